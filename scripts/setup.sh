@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Sets up what a fresh Debian machine of this kind lacks, then builds everything the
+# box needs. Idempotent: each step is skipped when its inputs have not changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages: the simulator's Go toolchain and govmomi source, qemu for container
+# VMs, e2fsprogs for layer disks, the offline registry and the images built for it.
+apt_packages=(
+  golang-go golang-github-vmware-govmomi-dev
+  qemu-system-x86 qemu-utils e2fsprogs xorriso
+  docker-registry busybox-static openssl
+)
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "setup: missing Debian packages (install them as root): ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# npm ci only when the lock file changed since the last install.
+mkdir -p .cache
+lock_hash=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [[ ! -d node_modules || "$(cat .cache/npm-lock.sha256 2>/dev/null)" != "$lock_hash" ]]; then
+  npm ci --no-audit --no-fund
+  echo "$lock_hash" > .cache/npm-lock.sha256
+fi
+
+npm run --silent build
+# The simulator binary, cached by the hash of its inputs under .cache/vcsim.
+node dist/bin/vch.js sim --build-only
