@@ -1,0 +1,144 @@
+import { Readable } from 'node:stream';
+import type { RunningSimulator } from '../../src/simulator/vcsim/process';
+import { VimClient } from '../../src/vsphere/client';
+import { InvalidLoginError, isFault, NotAuthenticatedError } from '../../src/vsphere/faults';
+import { ThumbprintMismatchError } from '../../src/vsphere/transport';
+import { startTestSimulator } from '../helpers/simulator';
+
+let sim: RunningSimulator;
+const clients: VimClient[] = [];
+
+async function connect(extra: Partial<Parameters<typeof VimClient.connect>[0]> = {}): Promise<VimClient> {
+  const c = await VimClient.connect({
+    url: sim.url,
+    username: sim.username,
+    password: sim.password,
+    thumbprint: sim.thumbprint,
+    ...extra,
+  });
+  clients.push(c);
+  return c;
+}
+
+function sessionManagerOf(c: VimClient) {
+  const sm = c.serviceContent.sessionManager;
+  if (sm === undefined) throw new Error('no session manager');
+  return sm;
+}
+
+/** Count the Login calls a client sends. */
+function countLogins(c: VimClient): () => number {
+  let n = 0;
+  const soap = c.transport.soap.bind(c.transport);
+  c.transport.soap = (envelope, sink, signal) => {
+    if (envelope.includes('<Login xmlns="urn:vim25">')) n++;
+    return soap(envelope, sink, signal);
+  };
+  return () => n;
+}
+
+beforeAll(async () => {
+  sim = await startTestSimulator();
+});
+
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+  await sim?.stop();
+});
+
+test('connects, reads the API version and the ServiceContent, logs in', async () => {
+  const c = await connect();
+  expect(c.apiVersion).toBe(c.serviceContent.about.apiVersion);
+  expect(c.apiVersion).toMatch(/^\d+\.\d+/);
+  expect(c.serviceContent._type).toBe('ServiceContent');
+  expect(c.serviceContent.rootFolder).toEqual({ type: 'Folder', value: expect.any(String) });
+  expect(c.session?.userName).toBe(sim.username);
+  const now = await c.invoke('CurrentTime', c.serviceInstance, {});
+  expect(now).toBeInstanceOf(Date);
+  expect(Math.abs(now.getTime() - Date.now())).toBeLessThan(60_000);
+});
+
+test('a wrong password is InvalidLogin', async () => {
+  const err = await connect({ password: 'wrong' }).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(InvalidLoginError);
+  expect(isFault(err, 'InvalidLogin')).toBe(true);
+});
+
+test('a wrong thumbprint is refused, naming the right one', async () => {
+  const wrong = '00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33';
+  const err = await connect({ thumbprint: wrong }).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(ThumbprintMismatchError);
+  const msg = (err as Error).message;
+  expect(msg).toContain(`expected ${wrong}`);
+  expect(msg.toUpperCase()).toContain(String(sim.thumbprint).toUpperCase());
+  expect(msg.toUpperCase()).toContain(String(sim.thumbprintSha256).toUpperCase());
+});
+
+test('SHA-256 pinning works, in any case and with or without colons', async () => {
+  const sha256 = String(sim.thumbprintSha256);
+  const c = await connect({ thumbprint: sha256.replace(/:/g, '').toLowerCase() });
+  expect(await c.invoke('CurrentTime', c.serviceInstance, {})).toBeInstanceOf(Date);
+  const c1 = await connect({ thumbprint: String(sim.thumbprint).toLowerCase() });
+  expect(c1.session).toBeDefined();
+});
+
+test('without a pin the self-signed certificate is refused, unless insecure is asked for', async () => {
+  await expect(connect({ thumbprint: undefined })).rejects.toThrow(/certificate/i);
+  const c = await connect({ thumbprint: undefined, insecure: true });
+  expect(c.session).toBeDefined();
+});
+
+test('a session terminated on the server is re-established transparently, once for concurrent calls', async () => {
+  const a = await connect();
+  const b = await connect();
+  const logins = countLogins(a);
+  const firstKey = a.session?.key;
+  expect(firstKey).toBeDefined();
+  await b.invoke('TerminateSession', sessionManagerOf(b), { sessionId: [String(firstKey)] });
+
+  const times = await Promise.all([1, 2, 3, 4, 5].map(() => a.invoke('CurrentTime', a.serviceInstance, {})));
+  for (const t of times) expect(t).toBeInstanceOf(Date);
+  expect(logins()).toBe(1);
+  expect(a.session?.key).toBeDefined();
+  expect(a.session?.key).not.toBe(firstKey);
+  // b's session is untouched.
+  expect(await b.invoke('CurrentTime', b.serviceInstance, {})).toBeInstanceOf(Date);
+});
+
+test('logout ends the session; later calls fail with NotAuthenticated instead of logging in again', async () => {
+  const c = await connect();
+  await c.logout();
+  await expect(c.invoke('CurrentTime', c.serviceInstance, {})).rejects.toBeInstanceOf(NotAuthenticatedError);
+});
+
+test('a per-call AbortSignal cancels the call', async () => {
+  const c = await connect();
+  const ac = new AbortController();
+  ac.abort(new Error('stop it'));
+  await expect(c.invoke('CurrentTime', c.serviceInstance, {}, { signal: ac.signal })).rejects.toThrow('stop it');
+  // The client is still usable.
+  expect(await c.invoke('CurrentTime', c.serviceInstance, {})).toBeInstanceOf(Date);
+});
+
+test('transport.stream PUTs and GETs datastore files with the session', async () => {
+  const c = await connect();
+  const ds = sim.datastores[0];
+  const query = { dcPath: ds.datacenter, dsName: ds.name };
+  const content = 'hello\nworld\n'.repeat(1000);
+  const put = await c.transport.stream({
+    method: 'PUT',
+    path: '/folder/vch-session-test.txt',
+    query,
+    body: Readable.from([Buffer.from(content)]),
+    headers: { 'content-length': String(Buffer.byteLength(content)) },
+  });
+  await put.body.resume();
+  expect(put.status).toBeGreaterThanOrEqual(200);
+  expect(put.status).toBeLessThan(300);
+  const get = await c.transport.stream({ method: 'GET', path: '/folder/vch-session-test.txt', query });
+  expect(get.status).toBe(200);
+  let text = '';
+  get.body.setEncoding('utf8');
+  for await (const chunk of get.body) text += chunk as string;
+  expect(text).toBe(content);
+});
