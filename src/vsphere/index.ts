@@ -1,5 +1,7 @@
 /** The vSphere room's public surface. */
 export { type ConnectOptions, type InvokeOptions, type MethodParams, type MethodResult, VimClient } from './client';
+export * from './datastore';
+export * from './deviceSpecs';
 export {
   DuplicateNameError,
   type FaultClasses,
@@ -20,6 +22,10 @@ export {
   UnknownFaultError,
   VimFault,
 } from './faults';
+export * from './inventory';
+export * from './network';
+export * from './propertyCollector';
+export * from './tasks';
 export {
   normalizeThumbprint,
   SESSION_COOKIE,
@@ -30,6 +36,7 @@ export {
   type TransportOptions,
   VimHttpError,
 } from './transport';
+export * from './updates';
 export { type DecodedResponse, decodeResponse, ResponseDecoder, type SoapFault, VimDecodeError } from './vim25/decode';
 export { encodeRequest, encodeValue, VimEncodeError } from './vim25/encode';
 export type { VimMethodName, VimMethods } from './vim25/generated/methods';
@@ -42,3 +49,4 @@ export {
   type VimAny,
   type VimObject,
 } from './vim25/values';
+export * from './virtualMachine';
