@@ -1,0 +1,326 @@
+/*
+ * tether-helper: the few things the tether (Node) cannot do itself.
+ *
+ *   tether-helper pty  [-u uid] [-g gid] [-G g1,g2] [-s rows,cols] -- file argv0 args...
+ *     Runs the command on a new pseudo-terminal as its controlling tty. stdin/stdout of
+ *     the helper carry the terminal's bytes; fd 3 is a control socket: the helper writes
+ *     "P <pid>\n" once the command is exec'd (or "E <errno>\n" and exits 127/126), and
+ *     reads "W <rows> <cols>\n" to resize. Exits as the command did (same code, or killed
+ *     by the same signal), so the tether sees the command's own status.
+ *   tether-helper exec [-u uid] [-g gid] [-G g1,g2] -- file argv0 args...
+ *     Sets credentials including supplementary groups (Node's spawn clears them) and
+ *     execs in place: no extra process stays behind.
+ *   tether-helper init -- command args...
+ *     A PID-1 (or child-subreaper) wrapper: runs the command (the tether) and reaps every
+ *     orphan that is re-parented to it. The tether's own children stay the tether's, so
+ *     their exit statuses are never taken from it. Exits as the command did.
+ *
+ * Static, libc only, so the bootstrap image can carry it beside Node.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#define CONTROL_FD 3
+
+static int sigchld_pipe[2] = {-1, -1};
+
+static void on_sigchld(int sig) {
+  (void)sig;
+  int saved = errno;
+  if (write(sigchld_pipe[1], "c", 1) < 0) { /* the pipe is full: a wakeup is pending anyway */ }
+  errno = saved;
+}
+
+static void die(const char *what) {
+  fprintf(stderr, "tether-helper: %s: %s\n", what, strerror(errno));
+  exit(125);
+}
+
+struct creds {
+  int set_uid, set_gid, set_groups;
+  uid_t uid;
+  gid_t gid;
+  gid_t groups[64];
+  int ngroups;
+};
+
+static int parse_groups(const char *list, struct creds *c) {
+  char *copy = strdup(list), *save = NULL;
+  for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    if (c->ngroups >= 64) break;
+    c->groups[c->ngroups++] = (gid_t)strtoul(tok, NULL, 10);
+  }
+  free(copy);
+  c->set_groups = 1;
+  return 0;
+}
+
+/* Groups first, then gid, then uid: once uid is dropped the others are no longer allowed. */
+static int apply_creds(const struct creds *c) {
+  if (c->set_groups || c->set_uid) {
+    if (setgroups((size_t)c->ngroups, c->groups) < 0) return -1;
+  }
+  if (c->set_gid && setgid(c->gid) < 0) return -1;
+  if (c->set_uid && setuid(c->uid) < 0) return -1;
+  return 0;
+}
+
+static void reset_signals(void) {
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
+}
+
+/* Mirror a wait status: same exit code, or die of the same signal (without a core file). */
+static void exit_like(int status) {
+  if (WIFSIGNALED(status)) {
+    int sig = WTERMSIG(status);
+    struct rlimit none = {0, 0};
+    setrlimit(RLIMIT_CORE, &none);
+    signal(sig, SIG_DFL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+    raise(sig);
+    exit(128 + sig); /* a signal whose default is to ignore */
+  }
+  exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
+}
+
+static int write_all(int fd, const char *buf, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, buf, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) {
+        struct pollfd p = {fd, POLLOUT, 0};
+        poll(&p, 1, -1);
+        continue;
+      }
+      return -1;
+    }
+    buf += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+static int run_pty(const struct creds *c, unsigned short rows, unsigned short cols, char **argv) {
+  int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0) die("posix_openpt");
+  char slave_name[128];
+  if (ptsname_r(master, slave_name, sizeof slave_name) != 0) die("ptsname");
+  struct winsize ws = {rows, cols, 0, 0};
+  ioctl(master, TIOCSWINSZ, &ws);
+
+  int errpipe[2];
+  if (pipe2(errpipe, O_CLOEXEC) < 0 || pipe2(sigchld_pipe, O_CLOEXEC | O_NONBLOCK) < 0) die("pipe");
+  signal(SIGCHLD, on_sigchld);
+  signal(SIGPIPE, SIG_IGN);
+
+  pid_t pid = fork();
+  if (pid < 0) die("fork");
+  if (pid == 0) {
+    close(errpipe[0]);
+    int err = 0;
+    if (setsid() < 0) err = errno;
+    int slave = err ? -1 : open(slave_name, O_RDWR);
+    if (!err && slave < 0) err = errno;
+    if (!err && ioctl(slave, TIOCSCTTY, 0) < 0) err = errno;
+    if (!err && (dup2(slave, 0) < 0 || dup2(slave, 1) < 0 || dup2(slave, 2) < 0)) err = errno;
+    if (!err && slave > 2) close(slave);
+    close(CONTROL_FD);
+    if (!err && apply_creds(c) < 0) err = errno;
+    if (!err) {
+      reset_signals();
+      execv(argv[0], argv + 1);
+      err = errno;
+    }
+    if (write(errpipe[1], &err, sizeof err) < 0) { /* the parent sees EOF and a dead child */ }
+    _exit(127);
+  }
+  close(errpipe[1]);
+  int err = 0;
+  ssize_t r;
+  do r = read(errpipe[0], &err, sizeof err); while (r < 0 && errno == EINTR);
+  close(errpipe[0]);
+  if (r == sizeof err) {
+    dprintf(CONTROL_FD, "E %d\n", err);
+    waitpid(pid, NULL, 0);
+    return err == ENOENT ? 127 : 126;
+  }
+  dprintf(CONTROL_FD, "P %d\n", (int)pid);
+
+  fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
+  char in[16384], out[65536], ctl[256];
+  size_t in_len = 0, in_off = 0, ctl_len = 0;
+  int stdin_open = 1, control_open = 1, master_open = 1, exited = 0, status = 0;
+
+  while (master_open) {
+    struct pollfd fds[4];
+    int n = 0, i_stdin = -1, i_ctl = -1;
+    fds[n++] = (struct pollfd){master, (short)(POLLIN | (in_len > in_off ? POLLOUT : 0)), 0};
+    fds[n++] = (struct pollfd){sigchld_pipe[0], POLLIN, 0};
+    if (stdin_open && in_len == in_off) {
+      i_stdin = n;
+      fds[n++] = (struct pollfd){0, POLLIN, 0};
+    }
+    if (control_open) {
+      i_ctl = n;
+      fds[n++] = (struct pollfd){CONTROL_FD, POLLIN, 0};
+    }
+    /* After the command exits, drain what it left on the terminal, then stop. */
+    int ready = poll(fds, (nfds_t)n, exited ? 50 : -1);
+    if (ready < 0) {
+      if (errno == EINTR) continue;
+      die("poll");
+    }
+    if (ready == 0) break;
+    if (fds[1].revents) {
+      char drain[64];
+      while (read(sigchld_pipe[0], drain, sizeof drain) > 0) {}
+      if (!exited && waitpid(pid, &status, WNOHANG) == pid) exited = 1;
+    }
+    if (fds[0].revents & POLLIN) {
+      ssize_t got = read(master, out, sizeof out);
+      if (got > 0) {
+        if (write_all(1, out, (size_t)got) < 0) master_open = 0;
+      } else if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
+        master_open = 0; /* EIO: every holder of the terminal has closed it */
+      }
+    } else if (fds[0].revents & (POLLHUP | POLLERR)) {
+      master_open = 0;
+    }
+    if (master_open && (fds[0].revents & POLLOUT) && in_len > in_off) {
+      ssize_t w = write(master, in + in_off, in_len - in_off);
+      if (w > 0) in_off += (size_t)w;
+      if (in_off == in_len) in_off = in_len = 0;
+    }
+    if (i_stdin >= 0 && fds[i_stdin].revents) {
+      ssize_t got = read(0, in, sizeof in);
+      if (got > 0) {
+        in_len = (size_t)got;
+        in_off = 0;
+      } else if (got == 0 || errno != EINTR) {
+        /* stdin closed: what a terminal's user does for EOF is type ^D (VEOF). */
+        struct termios t;
+        in[0] = tcgetattr(master, &t) == 0 ? (char)t.c_cc[VEOF] : 4;
+        in_len = 1;
+        in_off = 0;
+        stdin_open = 0;
+      }
+    }
+    if (i_ctl >= 0 && fds[i_ctl].revents) {
+      ssize_t got = read(CONTROL_FD, ctl + ctl_len, sizeof ctl - 1 - ctl_len);
+      if (got <= 0) {
+        control_open = 0;
+      } else {
+        ctl_len += (size_t)got;
+        char *nl;
+        while ((nl = memchr(ctl, '\n', ctl_len)) != NULL) {
+          *nl = 0;
+          unsigned r2, c2;
+          if (sscanf(ctl, "W %u %u", &r2, &c2) == 2) {
+            struct winsize w2 = {(unsigned short)r2, (unsigned short)c2, 0, 0};
+            ioctl(master, TIOCSWINSZ, &w2); /* the kernel sends SIGWINCH to the foreground */
+          }
+          size_t used = (size_t)(nl - ctl) + 1;
+          memmove(ctl, nl + 1, ctl_len - used);
+          ctl_len -= used;
+        }
+        if (ctl_len == sizeof ctl - 1) ctl_len = 0; /* an overlong line: drop it */
+      }
+    }
+  }
+  if (!exited) waitpid(pid, &status, 0);
+  exit_like(status);
+  return 1;
+}
+
+static int run_exec(const struct creds *c, char **argv) {
+  if (apply_creds(c) < 0) die("credentials");
+  execv(argv[0], argv + 1);
+  int err = errno;
+  fprintf(stderr, "exec: \"%s\": %s\n", argv[1], strerror(err));
+  return err == ENOENT ? 127 : 126;
+}
+
+/* Forwarded to the tether so that it, not this wrapper, decides how to stop. */
+static pid_t init_child = -1;
+static void forward(int sig) {
+  if (init_child > 0) kill(init_child, sig);
+}
+
+static int run_init(char **argv) {
+  if (getpid() != 1) prctl(PR_SET_CHILD_SUBREAPER, 1);
+  int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGQUIT};
+  for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) signal(sigs[i], forward);
+  init_child = fork();
+  if (init_child < 0) die("fork");
+  if (init_child == 0) {
+    reset_signals();
+    execvp(argv[0], argv);
+    fprintf(stderr, "tether-helper init: exec %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+  }
+  for (;;) {
+    int status;
+    pid_t p = waitpid(-1, &status, 0);
+    if (p < 0) {
+      if (errno == EINTR) continue;
+      return 1;
+    }
+    if (p == init_child) exit_like(status);
+    /* anything else was an orphan: reaped, nothing to report */
+  }
+}
+
+static void usage(void) {
+  fprintf(stderr, "usage: tether-helper pty|exec [-u uid] [-g gid] [-G gids] [-s rows,cols] -- file argv0 args...\n"
+                  "       tether-helper init -- command args...\n");
+  exit(125);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) usage();
+  const char *mode = argv[1];
+  struct creds c = {0};
+  unsigned rows = 24, cols = 80;
+  int i = 2;
+  for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
+    if (i + 1 >= argc) usage();
+    if (strcmp(argv[i], "-u") == 0) c.set_uid = 1, c.uid = (uid_t)strtoul(argv[++i], NULL, 10);
+    else if (strcmp(argv[i], "-g") == 0) c.set_gid = 1, c.gid = (gid_t)strtoul(argv[++i], NULL, 10);
+    else if (strcmp(argv[i], "-G") == 0) parse_groups(argv[++i], &c);
+    else if (strcmp(argv[i], "-s") == 0) {
+      if (sscanf(argv[++i], "%u,%u", &rows, &cols) != 2) usage();
+    } else usage();
+  }
+  if (i >= argc) usage();
+  char **rest = argv + i + 1;
+  int nrest = argc - i - 1;
+  if (strcmp(mode, "init") == 0) {
+    if (nrest < 1) usage();
+    return run_init(rest);
+  }
+  if (nrest < 2) usage(); /* file, then argv[0] */
+  if (strcmp(mode, "pty") == 0) return run_pty(&c, (unsigned short)rows, (unsigned short)cols, rest);
+  if (strcmp(mode, "exec") == 0) return run_exec(&c, rest);
+  usage();
+  return 125;
+}
