@@ -16,11 +16,11 @@ import { VimClient } from '../src/vsphere/client';
 import { containerViewObjectSpec, PropertyCollector } from '../src/vsphere/propertyCollector';
 import { runTask } from '../src/vsphere/tasks';
 import { UpdatesLoop } from '../src/vsphere/updates';
-import { toOptionValues } from '../src/vsphere/virtualMachine';
 import { ResponseDecoder } from '../src/vsphere/vim25/decode';
 import { encodeRequest } from '../src/vsphere/vim25/encode';
 import type { PropertyFilterSpec } from '../src/vsphere/vim25/generated/types';
 import type { ManagedObjectReference } from '../src/vsphere/vim25/values';
+import { toOptionValues } from '../src/vsphere/virtualMachine';
 
 const VMS = 2000;
 const EXTRA_CONFIG_ENTRIES = 20;
@@ -47,7 +47,8 @@ async function fillExtraConfig(client: VimClient, vms: readonly ManagedObjectRef
     const ctx = { client, updates };
     await inParallel(vms, SETUP_PARALLELISM, async (vm) => {
       const values: Record<string, string> = {};
-      for (let i = 0; i < EXTRA_CONFIG_ENTRIES; i++) values[`guestinfo.vch.bench${i}`] = `value ${i} of ${vm.value} <&>`;
+      for (let i = 0; i < EXTRA_CONFIG_ENTRIES; i++)
+        values[`guestinfo.vch.bench${i}`] = `value ${i} of ${vm.value} <&>`;
       await runTask(ctx, () => client.invoke('ReconfigVM_Task', vm, { spec: { extraConfig: toOptionValues(values) } }));
     });
   } finally {
@@ -60,7 +61,12 @@ async function main(): Promise<void> {
   const sim = await startSimulator({ vms: VMS, quiet: true, datastoreDir, username: 'bench', password: 'bench' });
   let client: VimClient | undefined;
   try {
-    client = await VimClient.connect({ url: sim.url, username: 'bench', password: 'bench', thumbprint: sim.thumbprint });
+    client = await VimClient.connect({
+      url: sim.url,
+      username: 'bench',
+      password: 'bench',
+      thumbprint: sim.thumbprint,
+    });
     const pc = new PropertyCollector(client);
     const view = await pc.createContainerView(client.serviceContent.rootFolder, ['VirtualMachine']);
     const vms = (await pc.retrieve(view, 'VirtualMachine', [])).map((o) => o.obj);
