@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm run bench -- <name>` runs bench/<name>.ts from the compiled tree.
-'use strict';
+
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');

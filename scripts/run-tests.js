@@ -2,7 +2,7 @@
 // The README's test command after setup: typecheck, lint, then every jest project.
 // Jest's own summary is not a line CI reads, so the last line is the plain
 // "tests: N passed, N failed" from jest's JSON results.
-'use strict';
+
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
@@ -22,7 +22,8 @@ ok = step('lint', bin('biome'), ['check', '.']) && ok;
 const resultsFile = path.join(root, '.cache', 'jest-results.json');
 fs.mkdirSync(path.dirname(resultsFile), { recursive: true });
 fs.rmSync(resultsFile, { force: true });
-ok = step('tests', bin('jest'), ['--runInBand', '--json', `--outputFile=${resultsFile}`, ...process.argv.slice(2)]) && ok;
+ok =
+  step('tests', bin('jest'), ['--runInBand', '--json', `--outputFile=${resultsFile}`, ...process.argv.slice(2)]) && ok;
 
 let passed = 0;
 let failed = 0;
