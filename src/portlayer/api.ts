@@ -1,0 +1,319 @@
+/**
+ * The port layer's public interface: everything the personality (the Docker Engine API
+ * server) may call. The personality imports this file and nothing else of the port layer,
+ * so the services behind it — the image store on the datastore, vSphere inventory, later
+ * the container lifecycle — can be swapped for in-memory fakes in tests.
+ *
+ * Types here are the port layer's own (camelCase, plain data); turning them into Docker's
+ * JSON shapes is the personality's job. Errors are the one hierarchy below: a service throws
+ * them, the personality maps each kind to an HTTP status.
+ */
+
+import type { RegistryCredentials } from './storage/registry/registry-auth-header';
+
+export type { RegistryCredentials };
+
+// ---------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------
+
+/**
+ * What went wrong, in the categories Docker's errdefs uses, so the personality can choose
+ * the status code without knowing which service threw.
+ */
+export type ErrorKind =
+  | 'not-found'
+  | 'invalid-parameter'
+  | 'conflict'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'not-implemented'
+  | 'unavailable'
+  | 'system';
+
+/** Base of every error a port-layer service throws on purpose. */
+export abstract class PortLayerError extends Error {
+  abstract readonly kind: ErrorKind;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** The kinds of object a "No such …" message names; Docker clients match these texts. */
+export type ResourceKind = 'image' | 'container' | 'exec instance' | 'volume' | 'network';
+
+/**
+ * A named object does not exist. The message is Docker's exactly (`No such image: x`):
+ * docker-py and compose 1.29 match on "No such image" to decide to pull.
+ */
+export class NotFoundError extends PortLayerError {
+  readonly kind = 'not-found';
+  constructor(
+    readonly resource: ResourceKind,
+    readonly ref: string,
+    message = `No such ${resource}: ${ref}`,
+  ) {
+    super(message);
+  }
+}
+
+/** A request that can never succeed as written (bad reference, bad filter, bad value). */
+export class InvalidParameterError extends PortLayerError {
+  readonly kind = 'invalid-parameter';
+}
+
+/** The request clashes with current state (image in use by a container, name taken). */
+export class ConflictError extends PortLayerError {
+  readonly kind = 'conflict';
+}
+
+/** A registry (or the VCH) refused the credentials. */
+export class UnauthorizedError extends PortLayerError {
+  readonly kind = 'unauthorized';
+}
+
+export class ForbiddenError extends PortLayerError {
+  readonly kind = 'forbidden';
+}
+
+/** A Docker feature the VCH does not offer (yet); say which in the message. */
+export class NotImplementedError extends PortLayerError {
+  readonly kind = 'not-implemented';
+}
+
+/** A dependency (vSphere, the datastore, a registry) is unreachable for now. */
+export class UnavailableError extends PortLayerError {
+  readonly kind = 'unavailable';
+}
+
+/** Our own fault: a bug or an unexpected state. */
+export class SystemError extends PortLayerError {
+  readonly kind = 'system';
+}
+
+// ---------------------------------------------------------------------------------------
+// Images
+// ---------------------------------------------------------------------------------------
+
+/** One image in a listing. Ids are `sha256:<64 hex>` (the config digest). */
+export interface ImageSummary {
+  readonly id: string;
+  /** `sha256:…` of the parent image, or '' (images pulled from a registry have none). */
+  readonly parentId: string;
+  /** Familiar references: `busybox:latest`, `127.0.0.1:5000/foo/bar:1`. */
+  readonly repoTags: readonly string[];
+  /** `busybox@sha256:…` — the manifest digests the image was pulled by. */
+  readonly repoDigests: readonly string[];
+  /** Creation time from the image config. */
+  readonly created: Date;
+  /** Bytes of all layers, uncompressed. */
+  readonly size: number;
+  readonly labels: Readonly<Record<string, string>>;
+  /** Containers using the image, or -1 when the store does not count them. */
+  readonly containers: number;
+}
+
+/** The runnable part of an image config (OCI `config` object). */
+export interface ImageRunConfig {
+  readonly user?: string;
+  readonly env?: readonly string[];
+  readonly cmd?: readonly string[];
+  readonly entrypoint?: readonly string[];
+  readonly workingDir?: string;
+  readonly labels?: Readonly<Record<string, string>>;
+  /** `80/tcp` style keys. */
+  readonly exposedPorts?: readonly string[];
+  readonly volumes?: readonly string[];
+  readonly stopSignal?: string;
+  readonly onBuild?: readonly string[];
+  readonly healthcheck?: {
+    readonly test?: readonly string[];
+    readonly interval?: number;
+    readonly timeout?: number;
+    readonly retries?: number;
+    readonly startPeriod?: number;
+  };
+}
+
+export interface ImageDetails extends ImageSummary {
+  readonly comment: string;
+  readonly author: string;
+  readonly architecture: string;
+  readonly os: string;
+  readonly variant?: string;
+  readonly config: ImageRunConfig;
+  /** Diff ids (`sha256:…` of each uncompressed layer), bottom first. */
+  readonly layers: readonly string[];
+  /** When a tag last moved onto this image, if ever. */
+  readonly lastTagTime?: Date;
+}
+
+export interface ImageHistoryEntry {
+  /** The image id for the top entry, `<missing>` for the others (as Docker reports pulled images). */
+  readonly id: string;
+  readonly created: Date;
+  readonly createdBy: string;
+  readonly tags: readonly string[];
+  readonly size: number;
+  readonly comment: string;
+}
+
+/** Docker's per-layer texts, used verbatim as the status of a layer's progress event. */
+export type LayerPullStatus =
+  | 'Pulling fs layer'
+  | 'Waiting'
+  | 'Downloading'
+  | 'Verifying Checksum'
+  | 'Download complete'
+  | 'Extracting'
+  | 'Pull complete'
+  | 'Already exists';
+
+/**
+ * Progress of a pull, in order. The personality renders each event as one JSON progress
+ * message, so the store emits the whole conversation, the final status line included.
+ */
+export type PullProgressEvent =
+  /** `latest: Pulling from library/busybox` — `tag` is the tag or digest asked for. */
+  | { readonly type: 'pulling-from'; readonly tag: string; readonly repository: string }
+  /** One layer's progress; `layer` is the short id (12 hex of the layer digest). */
+  | {
+      readonly type: 'layer';
+      readonly layer: string;
+      readonly status: LayerPullStatus;
+      /** Bytes done and expected, for `Downloading` and `Extracting`. */
+      readonly current?: number;
+      readonly total?: number;
+    }
+  /** `Digest: sha256:…` — the manifest digest. */
+  | { readonly type: 'digest'; readonly digest: string }
+  /** `Status: Downloaded newer image for x` or `Status: Image is up to date for x`. */
+  | { readonly type: 'status'; readonly upToDate: boolean; readonly reference: string };
+
+export interface PullOptions {
+  readonly auth?: RegistryCredentials;
+  /** `os/arch[/variant]`; default linux/amd64. */
+  readonly platform?: string;
+  readonly onProgress: (event: PullProgressEvent) => void;
+  /** Aborted when the client goes away. */
+  readonly signal?: AbortSignal;
+}
+
+export interface PullResult {
+  readonly id: string;
+  /** Familiar reference that now names the image: `busybox:latest`. */
+  readonly reference: string;
+  readonly digest: string;
+  readonly upToDate: boolean;
+}
+
+/** One line of a delete's answer: a tag removed, or an image (or layer) deleted. */
+export type ImageDeleteItem = { readonly untagged: string } | { readonly deleted: string };
+
+export interface ImageRemoveOptions {
+  /** Remove even if containers use it or it has several tags. */
+  readonly force?: boolean;
+  /** Keep untagged parents. */
+  readonly noprune?: boolean;
+}
+
+export interface ImagePruneOptions {
+  /**
+   * Which images may go. The personality builds it from Docker's prune filters
+   * (`dangling`, `until`, `label`), so the store needs no knowledge of them; the store
+   * still never removes an image a container uses.
+   */
+  readonly select: (image: ImageSummary) => boolean;
+}
+
+export interface ImagePruneResult {
+  readonly deleted: readonly ImageDeleteItem[];
+  readonly spaceReclaimed: number;
+}
+
+export interface ImageService {
+  /** Pulls `ref` (a normalisable reference with tag or digest); throws before the first event when it cannot start. */
+  pull(ref: string, options: PullOptions): Promise<PullResult>;
+  /**
+   * Every image. Docker's list filters are applied by the personality (DESIGN.md puts
+   * filters in its room), so every store gets the same semantics.
+   */
+  list(): Promise<readonly ImageSummary[]>;
+  /** By reference (`busybox`, `busybox:1`, `x@sha256:…`), full id, or unique id prefix; NotFoundError otherwise. */
+  inspect(nameOrId: string): Promise<ImageDetails>;
+  history(nameOrId: string): Promise<readonly ImageHistoryEntry[]>;
+  /** Points `target` (`repo:tag`, already normalised to a tag) at the image `source` names. */
+  tag(source: string, target: string): Promise<void>;
+  /** ConflictError while a container uses the image, unless forced. */
+  remove(nameOrId: string, options: ImageRemoveOptions): Promise<readonly ImageDeleteItem[]>;
+  prune(options: ImagePruneOptions): Promise<ImagePruneResult>;
+}
+
+// ---------------------------------------------------------------------------------------
+// System
+// ---------------------------------------------------------------------------------------
+
+export interface DatastoreInfo {
+  readonly name: string;
+  /** Bytes; undefined when not known. */
+  readonly capacity?: number;
+  readonly free?: number;
+}
+
+/** What `docker info` shows about the VCH and the vSphere it runs containers on. */
+export interface SystemInfo {
+  /** The VCH's name (shown as `Name`). */
+  readonly name: string;
+  /** A stable id of this VCH. */
+  readonly id: string;
+  readonly vsphere: {
+    /** The endpoint: `https://vcenter.example/sdk`. */
+    readonly target: string;
+    /** `VMware vCenter Server 8.0.2 build-…`, or the simulator's. */
+    readonly product: string;
+    /** Inventory path of the resource pool the container VMs live in. */
+    readonly resourcePool: string;
+    readonly imageStore: DatastoreInfo;
+    readonly volumeStores: readonly DatastoreInfo[];
+    readonly networks: readonly string[];
+    /** False when the endpoint lacks InstantClone_Task and containers cold boot. */
+    readonly instantClone: boolean;
+  };
+  readonly containers: {
+    readonly running: number;
+    readonly paused: number;
+    readonly stopped: number;
+  };
+  readonly images: number;
+  /** vCPUs and bytes of memory the resource pool may give containers. */
+  readonly cpus: number;
+  readonly memoryBytes: number;
+  /** Kernel of the container VMs (the bootstrap image's). */
+  readonly kernelVersion: string;
+  /** e.g. `VMware vSphere (VCH 0.1.0)`. */
+  readonly operatingSystem: string;
+}
+
+export interface SystemVersion {
+  /** The VCH's own version. */
+  readonly version: string;
+  readonly gitCommit: string;
+  readonly buildTime: string;
+  readonly kernelVersion: string;
+}
+
+export interface SystemService {
+  info(): Promise<SystemInfo>;
+  version(): Promise<SystemVersion>;
+}
+
+// ---------------------------------------------------------------------------------------
+// The port layer as a whole
+// ---------------------------------------------------------------------------------------
+
+/** What the personality is given. `ContainerService` joins when the execution room is built. */
+export interface PortLayer {
+  readonly images: ImageService;
+  readonly system: SystemService;
+}
