@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { createPersonality, type ListeningPersonality } from '../../src/personality';
-import { createFakePortLayer, type FakeImageService } from '../../src/personality/testing/fake-port-layer';
+import { createFakePortLayer, type FakeImageService } from '../helpers/fakePortLayer';
 import { dockerAvailable, runDocker } from '../helpers/dockerCli';
 
 const describeIfDocker = dockerAvailable() ? describe : describe.skip;

@@ -26,13 +26,13 @@ import {
   type SystemService,
   type SystemVersion,
   UnavailableError,
-} from '../../portlayer/api';
+} from '../../src/portlayer/api';
 import {
   familiarReference,
   type ImageReference,
   InvalidReferenceError,
   parseReference,
-} from '../../portlayer/storage/registry/reference';
+} from '../../src/portlayer/storage/registry/reference';
 
 /** An image the fake registry offers. */
 export interface FakeRemoteImage {
