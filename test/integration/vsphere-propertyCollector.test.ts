@@ -1,12 +1,15 @@
 /**
- * The property collector against vcsim with a 2000-VM model: paged retrieval, container
- * views, the typed retrieve helper, missing properties and objects, and the faults vcsim gives.
+ * The property collector against vcsim with a 2000-VM model: paged retrieval (the box pages like
+ * vCenter: maxObjects, single-use tokens, 100 objects a page when maxObjects is unset; see
+ * src/simulator/vcsim/retrieve_paging.go), container views, the typed retrieve helper, missing
+ * properties and objects, and the faults the server gives.
  */
 
 import type { RunningSimulator } from '../../src/simulator/vcsim/process';
 import { VimClient } from '../../src/vsphere/client';
 import { InvalidArgumentError, ManagedObjectNotFoundError, VimFault } from '../../src/vsphere/faults';
 import { PropertyCollector } from '../../src/vsphere/propertyCollector';
+import type { ObjectSpec, PropertyFilterSpec, SelectionSpec } from '../../src/vsphere/vim25/generated/types';
 import type { ManagedObjectReference } from '../../src/vsphere/vim25/values';
 import { startTestSimulator } from '../helpers/simulator';
 
@@ -30,6 +33,11 @@ function countCalls(c: VimClient): Map<string, number> {
   return counts;
 }
 
+/** Undoes countCalls: the prototype's invoke shows through again. */
+function restoreCalls(c: VimClient): void {
+  delete (c as { invoke?: unknown }).invoke;
+}
+
 beforeAll(async () => {
   sim = await startTestSimulator({ vms: VM_COUNT });
   client = await VimClient.connect({
@@ -48,41 +56,75 @@ afterAll(async () => {
 });
 
 describe('container views and paging', () => {
-  it('lists all 2000 VMs through a container view, maxObjects 500 at a time', async () => {
-    const root = client.serviceContent.rootFolder;
-    const view = await pc.createContainerView(root, ['VirtualMachine']);
+  it('lists all 2000 VMs through a container view, maxObjects 500 at a time: 4 pages tied by tokens', async () => {
+    const counts = countCalls(client);
+    const view = await pc.createContainerView(client.serviceContent.rootFolder, ['VirtualMachine']);
     try {
       const pageSizes: number[] = [];
       const names = new Set<string>();
-      const spec = {
-        propSet: [{ type: 'VirtualMachine', pathSet: ['name', 'runtime.powerState'] }],
-        objectSet: [
+      const refs = new Set<string>();
+      for await (const page of pc.pages(
+        [
           {
-            obj: view.ref,
-            skip: true,
-            selectSet: [{ _type: 'TraversalSpec', name: 'v', type: 'ContainerView', path: 'view', skip: false }],
+            propSet: [{ type: 'VirtualMachine', pathSet: ['name', 'runtime.powerState'] }],
+            objectSet: [containerSpec(view.ref)],
           },
         ],
-      };
-      for await (const page of pc.pages([spec], { maxObjects: 500 })) {
+        { maxObjects: 500 },
+      )) {
         pageSizes.push(page.length);
         for (const o of page) {
+          refs.add(o.obj.value);
           const name = o.propSet?.find((p) => p.name === 'name')?.val;
           if (typeof name === 'string') names.add(name);
         }
       }
-      expect(names.size).toBeGreaterThanOrEqual(VM_COUNT);
-      expect(pageSizes.reduce((a, b) => a + b, 0)).toBe(names.size);
-      // vSphere honours maxObjects (pages of ≤500 tied by a token, ContinueRetrievePropertiesEx).
-      // vcsim 0.24.2 ignores RetrieveOptions.maxObjects and returns everything in one page
-      // without a token, so the continuation path cannot be driven by this simulator.
-      if (pageSizes.length > 1) {
-        expect(Math.max(...pageSizes)).toBeLessThanOrEqual(500);
-        expect(pageSizes.length).toBeGreaterThanOrEqual(Math.ceil(VM_COUNT / 500));
-      } else {
-        expect(pageSizes).toEqual([names.size]);
-      }
+      expect(pageSizes).toEqual([500, 500, 500, 500]);
+      expect(refs.size).toBe(VM_COUNT);
+      expect(names.size).toBe(VM_COUNT);
+      // One RetrievePropertiesEx, then one ContinueRetrievePropertiesEx per token; nothing to cancel.
+      expect(counts.get('RetrievePropertiesEx')).toBe(1);
+      expect(counts.get('ContinueRetrievePropertiesEx')).toBe(3);
+      expect(counts.get('CancelRetrievePropertiesEx')).toBeUndefined();
     } finally {
+      restoreCalls(client);
+      await view.destroy();
+    }
+  });
+
+  it('hands out a token per page and takes each token only once', async () => {
+    const view = await pc.createContainerView(client.serviceContent.rootFolder, ['VirtualMachine']);
+    try {
+      const first = await client.invoke('RetrievePropertiesEx', pc.ref, {
+        specSet: [vmNames(view.ref)],
+        options: { maxObjects: 500 },
+      });
+      expect(first?.objects).toHaveLength(500);
+      const token = first?.token;
+      expect(typeof token).toBe('string');
+      const second = await client.invoke('ContinueRetrievePropertiesEx', pc.ref, { token: token! });
+      expect(second.objects).toHaveLength(500);
+      expect(second.token).toBeTruthy();
+      expect(second.token).not.toBe(token);
+      // A used token is gone, as on vCenter.
+      const err = await client.invoke('ContinueRetrievePropertiesEx', pc.ref, { token: token! }).catch((e) => e);
+      expect(err).toBeInstanceOf(InvalidArgumentError);
+      await client.invoke('CancelRetrievePropertiesEx', pc.ref, { token: second.token! });
+    } finally {
+      await view.destroy();
+    }
+  });
+
+  it('pages a large result even without maxObjects (vCenter policy: 100 objects a page)', async () => {
+    const counts = countCalls(client);
+    const view = await pc.createContainerView(client.serviceContent.rootFolder, ['VirtualMachine']);
+    try {
+      const sizes: number[] = [];
+      for await (const page of pc.pages([vmNames(view.ref)])) sizes.push(page.length);
+      expect(sizes).toEqual(Array.from({ length: VM_COUNT / 100 }, () => 100));
+      expect(counts.get('ContinueRetrievePropertiesEx')).toBe(VM_COUNT / 100 - 1);
+    } finally {
+      restoreCalls(client);
       await view.destroy();
     }
   });
@@ -91,7 +133,8 @@ describe('container views and paging', () => {
     const vms = await pc.withContainerView(client.serviceContent.rootFolder, ['VirtualMachine'], (view) =>
       pc.retrieve(view, 'VirtualMachine', ['name', 'runtime.powerState', 'config.extraConfig'], { maxObjects: 500 }),
     );
-    expect(vms.length).toBeGreaterThanOrEqual(VM_COUNT);
+    expect(vms).toHaveLength(VM_COUNT);
+    expect(new Set(vms.map((v) => v.obj.value)).size).toBe(VM_COUNT);
     const first = vms[0];
     expect(first.obj.type).toBe('VirtualMachine');
     expect(typeof first.props.name).toBe('string');
@@ -109,24 +152,65 @@ describe('container views and paging', () => {
     await expect(client.invoke('DestroyView', ref!, {})).rejects.toBeInstanceOf(ManagedObjectNotFoundError);
   });
 
-  it('releases the server-side result when a consumer stops early', async () => {
-    const counts = countCalls(client);
+  it('cancels the token when the consumer stops early; the token is then dead on the server', async () => {
+    const calls: string[] = [];
+    const tokens: string[] = [];
+    const original = client.invoke.bind(client);
+    client.invoke = (async (method, self, params, opts) => {
+      calls.push(method);
+      const result = await original(method, self, params, opts);
+      if (method === 'RetrievePropertiesEx') tokens.push((result as { token?: string } | undefined)?.token ?? '');
+      return result;
+    }) as VimClient['invoke'];
     const view = await pc.createContainerView(client.serviceContent.rootFolder, ['VirtualMachine']);
     try {
       let pages = 0;
-      for await (const page of pc.pages(
-        [{ propSet: [{ type: 'VirtualMachine', pathSet: ['name'] }], objectSet: [containerSpec(view.ref)] }],
-        { maxObjects: 100 },
-      )) {
-        expect(page.length).toBeGreaterThan(0);
+      for await (const page of pc.pages([vmNames(view.ref)], { maxObjects: 500 })) {
+        expect(page).toHaveLength(500);
         pages++;
         break;
       }
       expect(pages).toBe(1);
-      // With a paging server the token is cancelled; vcsim returns no token, so nothing to cancel.
-      expect(counts.get('CancelRetrievePropertiesEx') ?? 0).toBeLessThanOrEqual(1);
+      expect(calls.slice(-2)).toEqual(['RetrievePropertiesEx', 'CancelRetrievePropertiesEx']);
+      const [token] = tokens;
+      expect(token).toBeTruthy();
+      // The server dropped the rest: continuing with the cancelled token is InvalidArgument.
+      const err = await original('ContinueRetrievePropertiesEx', pc.ref, { token }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(InvalidArgumentError);
+      expect((err as InvalidArgumentError).invalidProperty).toBe('token');
+    } finally {
+      client.invoke = original;
+      await view.destroy();
+    }
+  });
+
+  it('an unknown token is InvalidArgument for Continue and Cancel', async () => {
+    for (const method of ['ContinueRetrievePropertiesEx', 'CancelRetrievePropertiesEx'] as const) {
+      const err = await client.invoke(method, pc.ref, { token: 'no-such-token' }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(InvalidArgumentError);
+    }
+  });
+
+  it('a collector of its own pages too, with tokens of its own', async () => {
+    const ref = await client.invoke('CreatePropertyCollector', pc.ref, {});
+    const own = new PropertyCollector(client, ref);
+    const view = await pc.createContainerView(client.serviceContent.rootFolder, ['VirtualMachine']);
+    try {
+      const first = await client.invoke('RetrievePropertiesEx', ref, {
+        specSet: [vmNames(view.ref)],
+        options: { maxObjects: 1500 },
+      });
+      expect(first?.objects).toHaveLength(1500);
+      // Tokens belong to the collector that gave them out.
+      const err = await client.invoke('ContinueRetrievePropertiesEx', pc.ref, { token: first!.token! }).catch((e) => e);
+      expect(err).toBeInstanceOf(InvalidArgumentError);
+      const rest = await client.invoke('ContinueRetrievePropertiesEx', ref, { token: first!.token! });
+      expect(rest.objects).toHaveLength(VM_COUNT - 1500);
+      expect(rest.token).toBeUndefined();
+      expect(await own.retrieveContents([vmNames(view.ref)], { maxObjects: 700 })).toHaveLength(VM_COUNT);
     } finally {
       await view.destroy();
+      await client.invoke('DestroyPropertyCollector', ref, {});
     }
   });
 
@@ -135,93 +219,6 @@ describe('container views and paging', () => {
     const err = await pc.createContainerView(vm, ['VirtualMachine']).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InvalidArgumentError);
     expect((err as InvalidArgumentError).invalidProperty).toBe('container');
-  });
-});
-
-describe('the continuation loop', () => {
-  /**
-   * vcsim 0.24.2 never pages, so to drive ContinueRetrievePropertiesEx and
-   * CancelRetrievePropertiesEx this client asks vcsim for the real 2000-VM answer and hands
-   * it out in maxObjects pages with tokens, as vCenter does. Everything else goes to vcsim.
-   */
-  function pagingClient(): { client: VimClient; calls: string[]; open: Map<string, unknown[]> } {
-    const calls: string[] = [];
-    const open = new Map<string, unknown[]>();
-    let next = 0;
-    const serve = (objects: unknown[], max: number) => {
-      const page = objects.slice(0, max);
-      const rest = objects.slice(max);
-      if (rest.length === 0) return { _type: 'RetrieveResult', objects: page };
-      const token = `token-${++next}`;
-      open.set(token, rest);
-      return { _type: 'RetrieveResult', token, objects: page };
-    };
-    const invoke = (async (method: string, self: ManagedObjectReference, params: Record<string, unknown>) => {
-      calls.push(method);
-      if (method === 'RetrievePropertiesEx') {
-        const max = (params.options as { maxObjects?: number }).maxObjects ?? Number.MAX_SAFE_INTEGER;
-        const all = await client.invoke('RetrievePropertiesEx', self, {
-          specSet: params.specSet as never,
-          options: {},
-        });
-        return serve(all?.objects ?? [], max);
-      }
-      if (method === 'ContinueRetrievePropertiesEx') {
-        const rest = open.get(params.token as string);
-        if (!rest) throw new Error(`unknown token ${String(params.token)}`);
-        open.delete(params.token as string);
-        return serve(rest, 500);
-      }
-      if (method === 'CancelRetrievePropertiesEx') {
-        open.delete(params.token as string);
-        return undefined;
-      }
-      return client.invoke(method as never, self, params as never);
-    }) as unknown as VimClient['invoke'];
-    return { client: { serviceContent: client.serviceContent, invoke } as unknown as VimClient, calls, open };
-  }
-
-  it('follows tokens through every page: 2000 VMs in pages of 500', async () => {
-    const paging = pagingClient();
-    const ppc = new PropertyCollector(paging.client);
-    const view = await pc.createContainerView(client.serviceContent.rootFolder, ['VirtualMachine']);
-    try {
-      const sizes: number[] = [];
-      const seen = new Set<string>();
-      for await (const page of ppc.pages(
-        [{ propSet: [{ type: 'VirtualMachine', pathSet: ['name'] }], objectSet: [containerSpec(view.ref)] }],
-        { maxObjects: 500 },
-      )) {
-        sizes.push(page.length);
-        for (const o of page) seen.add(o.obj.value);
-      }
-      expect(sizes.length).toBeGreaterThanOrEqual(4);
-      expect(sizes.slice(0, 4)).toEqual([500, 500, 500, 500]);
-      expect(seen.size).toBeGreaterThanOrEqual(VM_COUNT);
-      expect(paging.calls.filter((m) => m === 'ContinueRetrievePropertiesEx')).toHaveLength(sizes.length - 1);
-      expect(paging.open.size).toBe(0);
-    } finally {
-      await view.destroy();
-    }
-  });
-
-  it('cancels the token when the consumer stops after the first page', async () => {
-    const paging = pagingClient();
-    const ppc = new PropertyCollector(paging.client);
-    const view = await pc.createContainerView(client.serviceContent.rootFolder, ['VirtualMachine']);
-    try {
-      for await (const page of ppc.pages(
-        [{ propSet: [{ type: 'VirtualMachine', pathSet: ['name'] }], objectSet: [containerSpec(view.ref)] }],
-        { maxObjects: 500 },
-      )) {
-        expect(page).toHaveLength(500);
-        break;
-      }
-      expect(paging.calls).toEqual(['RetrievePropertiesEx', 'CancelRetrievePropertiesEx']);
-      expect(paging.open.size).toBe(0);
-    } finally {
-      await view.destroy();
-    }
   });
 });
 
@@ -277,11 +274,17 @@ describe('missing properties and objects', () => {
   });
 });
 
-function containerSpec(view: ManagedObjectReference) {
+function vmNames(view: ManagedObjectReference): PropertyFilterSpec {
+  return { propSet: [{ type: 'VirtualMachine', pathSet: ['name'] }], objectSet: [containerSpec(view)] };
+}
+
+function containerSpec(view: ManagedObjectReference): ObjectSpec {
   return {
     obj: view,
     skip: true,
-    selectSet: [{ _type: 'TraversalSpec', name: 'v', type: 'ContainerView', path: 'view', skip: false }],
+    selectSet: [
+      { _type: 'TraversalSpec', name: 'v', type: 'ContainerView', path: 'view', skip: false } as SelectionSpec,
+    ],
   };
 }
 

@@ -110,8 +110,9 @@ func normalizeExtraConfig(vm *VirtualMachine) {
 	Map.Update(vm, changes)
 }
 
-// InstallVCHExtensions hooks the fixes above into the current registry. Call it after
-// Model.Create, which replaces the registry (simulator.Map).
+// InstallVCHExtensions hooks the fixes above, and retrieval paging (retrieve_paging.go), into
+// the current registry. Call it after Model.Create, which replaces the registry (simulator.Map).
 func InstallVCHExtensions() {
 	Map.AddHandler(vchHook{})
+	installRetrievePaging()
 }

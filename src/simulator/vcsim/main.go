@@ -1,8 +1,8 @@
 // vcsim for the VCH box: govmomi's vCenter simulator (Debian's 0.24.2) with the model, TLS,
 // credentials and datastore folder chosen by flags, plus the package extensions compiled in
-// by build.ts (InstantClone_Task, vSphere's extraConfig semantics). When ready it prints one
-// JSON line on stdout; it exits on SIGINT/SIGTERM and when stdin reaches EOF, so it never
-// outlives the process that started it.
+// by build.ts (InstantClone_Task, vSphere's extraConfig semantics, retrieval paging, running
+// tasks). When ready it prints one JSON line on stdout; it exits on SIGINT/SIGTERM and when
+// stdin reaches EOF, so it never outlives the process that started it.
 
 package main
 

@@ -76,7 +76,9 @@ export const VCH_ROOTS: SelectionRoots = {
     'CreateDVS_Task',
     'AddDVPortgroup_Task',
     'CreateDVPortgroup_Task',
+    'ReconfigureDvs_Task',
     // tasks
+    'CreateTask',
     'CancelTask',
     'SetTaskState',
     'UpdateProgress',

@@ -28,6 +28,7 @@ export interface VimMethods {
   CreateListView: { params: { obj?: ManagedObjectReference[] }; returns: ManagedObjectReference };
   CreatePropertyCollector: { params: Record<string, never>; returns: ManagedObjectReference };
   CreateSnapshot_Task: { params: { name: string; description?: string; memory: boolean; quiesce: boolean }; returns: ManagedObjectReference };
+  CreateTask: { params: { obj: ManagedObjectReference; taskTypeId: string; initiatedBy?: string; cancelable: boolean; parentTaskKey?: string; activationId?: string }; returns: T.TaskInfo };
   CreateVM_Task: { params: { config: T.VirtualMachineConfigSpec; pool: ManagedObjectReference; host?: ManagedObjectReference }; returns: ManagedObjectReference };
   CreateVirtualDisk_Task: { params: { name: string; datacenter?: ManagedObjectReference; spec: T.VirtualDiskSpec }; returns: ManagedObjectReference };
   CurrentTime: { params: Record<string, never>; returns: Date };
@@ -54,6 +55,7 @@ export interface VimMethods {
   QueryVirtualDiskUuid: { params: { name: string; datacenter?: ManagedObjectReference }; returns: string };
   RebootGuest: { params: Record<string, never>; returns: void };
   ReconfigVM_Task: { params: { spec: T.VirtualMachineConfigSpec }; returns: ManagedObjectReference };
+  ReconfigureDvs_Task: { params: { spec: T.DVSConfigSpec }; returns: ManagedObjectReference };
   RegisterVM_Task: { params: { path: string; name?: string; asTemplate: boolean; pool?: ManagedObjectReference; host?: ManagedObjectReference }; returns: ManagedObjectReference };
   RelocateVM_Task: { params: { spec: T.VirtualMachineRelocateSpec; priority?: T.VirtualMachineMovePriority }; returns: ManagedObjectReference };
   RemoveAllSnapshots_Task: { params: { consolidate?: boolean }; returns: ManagedObjectReference };
