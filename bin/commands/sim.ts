@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import pino from 'pino';
+import { startHostAgent } from '../../src/simulator/hostagent';
 import { ensureSimulatorBinary } from '../../src/simulator/vcsim/build';
 import { type SimulatorOptions, startSimulator } from '../../src/simulator/vcsim/process';
 
@@ -20,6 +21,7 @@ interface SimFlags {
   autostart: boolean;
   buildOnly?: boolean;
   verbose?: boolean;
+  hostAgent: boolean;
 }
 
 function count(name: string, value: string): number {
@@ -49,6 +51,7 @@ export function registerSim(program: Command): void {
     .option('--no-autostart', "leave the model's VMs powered off")
     .option('--build-only', 'build (or find in the cache) the simulator binary, print its path and exit')
     .option('--verbose', "show vcsim's own log on stderr")
+    .option('--no-host-agent', 'do not run powered-on VMs that have a bootstrap CD under qemu')
     .action(async (flags: SimFlags) => {
       // Progress as JSON lines on stderr; stdout is for what a human or a script wants.
       const logger = pino({ name: 'vch-sim' }, pino.destination(2));
@@ -77,23 +80,39 @@ export function registerSim(program: Command): void {
         log,
       };
       const sim = await startSimulator(opts);
+      // The box's hypervisor: powered-on VMs with a bootstrap CD run under qemu.
+      const agent = flags.hostAgent
+        ? await startHostAgent({
+            connect: { url: sim.url, username: sim.username, password: sim.password, thumbprint: sim.thumbprint },
+            datastores: sim.datastores,
+            log: logger.child({ component: 'hostagent' }),
+          }).catch(async (err: unknown) => {
+            await sim.stop();
+            throw err;
+          })
+        : undefined;
       const lines = [
         `vSphere simulator ready (${sim.vms} VMs on ${sim.hosts} hosts, started in ${sim.startupMs} ms)`,
         `  url:        ${sim.url}`,
         ...(sim.thumbprint ? [`  thumbprint: ${sim.thumbprint}`, `  sha-256:    ${sim.thumbprintSha256}`] : []),
         `  login:      ${sim.username} / ${sim.password}`,
         ...sim.datastores.map((d) => `  datastore:  [${d.name}] (${d.datacenter}) ${d.path}`),
+        `  host agent: ${agent ? `on (state in ${agent.stateDir})` : 'off'}`,
         'Ctrl-C to stop.',
       ];
       process.stdout.write(`${lines.join('\n')}\n`);
 
       // Ctrl-C reaches vcsim too (same process group); stop() then just waits for it.
       const shutdown = () => {
-        void sim.stop().then(() => process.exit(0));
+        void (agent?.stop() ?? Promise.resolve())
+          .catch(() => undefined)
+          .then(() => sim.stop())
+          .then(() => process.exit(0));
       };
       process.once('SIGINT', shutdown);
       process.once('SIGTERM', shutdown);
       const code = await sim.exited;
+      await agent?.stop().catch(() => undefined);
       if (code !== 0) {
         throw new Error(`vcsim exited (${code}): ${sim.stderrTail().trim().split('\n').slice(-5).join('\n')}`);
       }
