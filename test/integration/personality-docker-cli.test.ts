@@ -8,8 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { createPersonality, type ListeningPersonality } from '../../src/personality';
-import { createFakePortLayer, type FakeImageService } from '../helpers/fakePortLayer';
 import { dockerAvailable, runDocker } from '../helpers/dockerCli';
+import { createFakePortLayer, type FakeImageService } from '../helpers/fakePortLayer';
 
 const describeIfDocker = dockerAvailable() ? describe : describe.skip;
 

@@ -6,9 +6,9 @@
 import http from 'node:http';
 import pino from 'pino';
 import { createPersonality, type ListeningPersonality } from '../../src/personality';
-import { createFakePortLayer, type FakeImageService } from '../helpers/fakePortLayer';
 import type { PullOptions } from '../../src/portlayer/api';
 import { encodeRegistryAuthHeader } from '../../src/portlayer/storage/registry/registry-auth-header';
+import { createFakePortLayer, type FakeImageService } from '../helpers/fakePortLayer';
 
 let server: ListeningPersonality;
 let base: string;
