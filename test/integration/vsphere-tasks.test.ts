@@ -140,11 +140,6 @@ describe('waitForTask', () => {
     const waiting = waitForTask<ManagedObjectReference>(ctx.updates, task, { onProgress: (p) => progress.push(p) });
     await client.invoke('UpdateProgress', task, { percentDone: 10 });
     await until('progress 10', () => progress.includes(10));
-    // vcsim 0.24.2 quirk: changes made after CreateFilter but before its WaitForUpdatesEx tick
-    // (250 ms) has entered the object are sent again, after the enter that already carries the
-    // newer value (vCenter never sends a change older than the enter). The 10 may have come
-    // from the watcher's initial read; give the loop's tick time to enter the task first.
-    await new Promise((r) => setTimeout(r, 600));
     await client.invoke('UpdateProgress', task, { percentDone: 50 });
     await until('progress 50', () => progress.includes(50));
     await client.invoke('UpdateProgress', task, { percentDone: 90 });

@@ -113,6 +113,40 @@ describe('watchers', () => {
     }
   });
 
+  it('never reports a value older than one it already reported', async () => {
+    // Changes made right after CreateFilter, before the server has entered the object into the
+    // filter: the enter carries the newest value, and no older one may follow it (vCenter's
+    // rule; vcsim 0.24.2 sent the queued changes again after the enter: 50, 10, 20, ...).
+    const info = await client.invoke('CreateTask', client.serviceContent.taskManager!, {
+      obj: client.serviceContent.rootFolder,
+      taskTypeId: 'com.example.vch.test',
+      cancelable: false,
+    });
+    const task = info.task;
+    await client.invoke('SetTaskState', task, { state: 'running' });
+    const seen: number[] = [];
+    const unsubscribe = await updates.watch(task, ['info.progress'], (u) => {
+      const p = u.changes['info.progress'];
+      if (typeof p === 'number') seen.push(p);
+    });
+    try {
+      for (const percentDone of [10, 20, 30, 40, 50]) {
+        await client.invoke('UpdateProgress', task, { percentDone });
+      }
+      await waitFor(() => seen.includes(50), 10_000);
+      // Let a few more collector ticks pass: a stale repeat would arrive after the 50.
+      await new Promise((r) => setTimeout(r, 800));
+      expect(seen.length).toBeGreaterThan(0);
+      for (let i = 1; i < seen.length; i++) {
+        if (seen[i]! < seen[i - 1]!) throw new Error(`went back: ${seen.join(', ')}`);
+      }
+      expect(seen[seen.length - 1]).toBe(50);
+    } finally {
+      await unsubscribe();
+      await client.invoke('SetTaskState', task, { state: 'success' }).catch(() => undefined);
+    }
+  });
+
   it('creates one filter per watcher and destroys it on unsubscribe', async () => {
     const vm = await poweredOnVm();
     const before = calls.length;

@@ -12,7 +12,8 @@
 // redefined in its package) and CreatePropertyCollector; InstallVCHExtensions puts one in the
 // registry in place of the serviceContent.propertyCollector singleton. Session.Get makes each
 // session's instance of the singleton by reflection from the registered object's type, so every
-// session gets a paging collector of its own, as does every CreatePropertyCollector.
+// session gets a paging collector of its own, as does every CreatePropertyCollector. The same
+// type also shadows WaitForUpdatesEx (wait_updates.go).
 
 package simulator
 
@@ -48,6 +49,7 @@ type openRetrieval struct {
 
 type pagingPropertyCollector struct {
 	PropertyCollector // first field: getManagedObject finds mo.PropertyCollector through it
+	updateQueue       // WaitForUpdatesEx's numbered changes (wait_updates.go)
 
 	pagingMu sync.Mutex
 	counter  uint64
