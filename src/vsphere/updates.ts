@@ -15,11 +15,26 @@
  *   would deliver the initial state in the next update set anyway, but vcsim only computes
  *   new filters' state when some object changes, and a task that finished before its filter
  *   existed would otherwise never be reported. Values seen twice are reported once.
+ * - watchView() watches every object of a type in a container view (objects that appear
+ *   later too): one filter over the view, per-object updates. The view is session-scoped,
+ *   so it belongs to a collector generation: a recovery makes a new view and filter, then
+ *   reads the view once more and reports what changed meanwhile (objects gone: 'leave').
+ *
+ * Watching a view, e.g. every VM of the inventory:
+ *
+ *   const loop = await updatesFor(client);
+ *   const stop = await loop.watchView(client.serviceContent.rootFolder, 'VirtualMachine',
+ *     ['runtime.powerState', 'config.extraConfig'], (u) => {
+ *       // u.obj: the VM; u.kind: 'enter' (first report, or it appeared), 'modify', 'leave'
+ *       // (destroyed, or no longer in the view); u.changes: what changed; u.values: all paths.
+ *     });
+ *   ...
+ *   await stop(); // destroys the filter and the view
  */
 import type { VimClient } from './client';
 import { faultTypeOf, ManagedObjectNotFoundError } from './faults';
-import { PropertyCollector } from './propertyCollector';
-import type { ObjectUpdate, PropertyFilterUpdate, UpdateSet } from './vim25/generated/types';
+import { containerViewObjectSpec, PropertyCollector } from './propertyCollector';
+import type { ObjectUpdate, PropertyFilterSpec, PropertyFilterUpdate, UpdateSet } from './vim25/generated/types';
 import type { ManagedObjectReference, VimAny } from './vim25/values';
 
 export type UpdateKind = 'enter' | 'modify' | 'leave';
@@ -46,7 +61,41 @@ export interface UpdatesLoopOptions {
   readonly onError?: (err: unknown) => void;
 }
 
+export interface WatchViewOptions {
+  /** Objects anywhere below the container (true, the default) or its direct children only. */
+  readonly recursive?: boolean;
+  /**
+   * Errors about this watch only: its callback threw, or re-reading the view after a
+   * recovery failed. Without it they go to the loop's onError. (The loop's own errors,
+   * failed waits it retries, always go to the loop's onError.)
+   */
+  readonly onError?: (err: unknown) => void;
+}
+
+/** One object of a watched view, as far as the watcher knows it. */
+interface ViewObject {
+  readonly obj: ManagedObjectReference;
+  readonly values: Record<string, VimAny | undefined>;
+}
+
+interface ViewState {
+  readonly container: ManagedObjectReference;
+  readonly type: string;
+  readonly recursive: boolean;
+  readonly onError?: (err: unknown) => void;
+  /** The server-side ContainerView, and the collector generation it was made for. */
+  ref?: ManagedObjectReference;
+  refGeneration: number;
+  readonly objects: Map<string, ViewObject>;
+  /**
+   * One map per read of the view in flight: what the loop reported meanwhile (paths by
+   * object, or 'left'), which the read must not overwrite with its possibly older snapshot.
+   */
+  readonly reads: Set<Map<string, Set<string> | 'left'>>;
+}
+
 interface Watcher {
+  /** The watched object; for a view watcher, the view's container. */
   readonly obj: ManagedObjectReference;
   readonly paths: readonly string[];
   readonly callback: WatchCallback;
@@ -58,6 +107,8 @@ interface Watcher {
   readonly fromLoop: Set<string>;
   entered: boolean;
   active: boolean;
+  /** Set for watchView() watchers. */
+  readonly view?: ViewState;
 }
 
 const DEFAULT_MAX_WAIT_SECONDS = 60;
@@ -141,6 +192,55 @@ export class UpdatesLoop {
     return unsubscribe;
   }
 
+  /**
+   * Calls `callback` for every object of `type` in a container view of `container`: first
+   * 'enter' with the current values of `paths` for each object in it, then 'enter' for
+   * objects that appear later, 'modify' when one of `paths` changes, 'leave' when an object
+   * is destroyed or leaves the container. One ContainerView and one filter on the server.
+   * Resolves once every current object has been reported; the returned function destroys
+   * the filter and the view. After a session loss the view is made again and re-read, so
+   * changes made meanwhile are reported (objects destroyed meanwhile: 'leave').
+   */
+  async watchView(
+    container: ManagedObjectReference,
+    type: string,
+    paths: readonly string[],
+    callback: WatchCallback,
+    options: WatchViewOptions = {},
+  ): Promise<Unsubscribe> {
+    if (this.closed) throw new Error('the updates loop is closed');
+    const watcher: Watcher = {
+      obj: container,
+      paths: [...paths],
+      callback,
+      generation: -1,
+      values: {},
+      fromLoop: new Set(),
+      entered: true,
+      active: true,
+      view: {
+        container,
+        type,
+        recursive: options.recursive ?? true,
+        onError: options.onError,
+        refGeneration: -1,
+        objects: new Map(),
+        reads: new Set(),
+      },
+    };
+    this.watchers.add(watcher);
+    this.wake();
+    const unsubscribe: Unsubscribe = () => this.unwatch(watcher);
+    try {
+      await this.createFilter(watcher);
+      await this.readInitialValues(watcher);
+    } catch (err) {
+      await unsubscribe();
+      throw err;
+    }
+    return unsubscribe;
+  }
+
   /** Stops the loop for good: cancels the pending wait, destroys the collector and its filters. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -171,6 +271,54 @@ export class UpdatesLoop {
         if (faultTypeOf(err) !== 'ManagedObjectNotFound') this.report(err);
       });
     }
+    if (watcher.view) await this.destroyView(watcher.view);
+  }
+
+  /** Best effort: a view of a session that ended is gone already. */
+  private async destroyView(view: ViewState): Promise<void> {
+    const ref = view.ref;
+    view.ref = undefined;
+    view.refGeneration = -1;
+    if (ref) await this.client.invoke('DestroyView', ref, {}).catch(() => undefined);
+  }
+
+  /** A view watcher's ContainerView for the current collector generation (session-scoped, like the collector). */
+  private async ensureView(watcher: Watcher, view: ViewState, generation: number): Promise<ManagedObjectReference> {
+    if (view.ref && view.refGeneration === generation) return view.ref;
+    await this.destroyView(view);
+    const viewManager = this.client.serviceContent.viewManager;
+    if (!viewManager) throw new Error('this endpoint has no ViewManager');
+    const ref = await this.client.invoke('CreateContainerView', viewManager, {
+      container: view.container,
+      type: [view.type],
+      recursive: view.recursive,
+    });
+    if (!watcher.active || this.closed) {
+      await this.client.invoke('DestroyView', ref, {}).catch(() => undefined);
+      throw new Error('the watch was closed');
+    }
+    if (view.ref) await this.destroyView(view); // a concurrent call made one too
+    view.ref = ref;
+    view.refGeneration = generation;
+    return ref;
+  }
+
+  private async filterSpec(watcher: Watcher, generation: number): Promise<PropertyFilterSpec> {
+    if (!watcher.view) {
+      return {
+        propSet: [{ type: watcher.obj.type, pathSet: [...watcher.paths] }],
+        objectSet: [{ obj: watcher.obj }],
+        // Without it a watched object that is deleted fails every later wait of the whole
+        // collector with ManagedObjectNotFound (vcsim does exactly that).
+        reportMissingObjectsInResults: true,
+      };
+    }
+    const ref = await this.ensureView(watcher, watcher.view, generation);
+    return {
+      propSet: [{ type: watcher.view.type, pathSet: [...watcher.paths] }],
+      objectSet: [containerViewObjectSpec(ref)],
+      reportMissingObjectsInResults: true,
+    };
   }
 
   private async createFilter(watcher: Watcher): Promise<void> {
@@ -178,17 +326,9 @@ export class UpdatesLoop {
       if (this.recovering) await this.recovering;
       const generation = this.generation;
       const collector = this.collector;
+      const spec = await this.filterSpec(watcher, generation);
       const filter = await this.client
-        .invoke('CreateFilter', collector, {
-          spec: {
-            propSet: [{ type: watcher.obj.type, pathSet: [...watcher.paths] }],
-            objectSet: [{ obj: watcher.obj }],
-            // Without it a watched object that is deleted fails every later wait of the whole
-            // collector with ManagedObjectNotFound (vcsim does exactly that).
-            reportMissingObjectsInResults: true,
-          },
-          partialUpdates: false,
-        })
+        .invoke('CreateFilter', collector, { spec, partialUpdates: false })
         .catch(async (err: unknown) => {
           // The session was replaced since the collector was made: make a new one and try again.
           if (!this.lostCollector(err, collector) || this.closed) throw err;
@@ -215,6 +355,7 @@ export class UpdatesLoop {
   }
 
   private async readInitialValues(watcher: Watcher): Promise<void> {
+    if (watcher.view) return this.readView(watcher, watcher.view);
     const { props } = await this.retrieval.retrieveOne(watcher.obj, watcher.paths);
     if (!watcher.active) return;
     const changes: Record<string, VimAny | undefined> = {};
@@ -225,6 +366,120 @@ export class UpdatesLoop {
       watcher.values[path] = value;
     }
     this.emit(watcher, 'enter', changes);
+  }
+
+  /**
+   * Reads every object of a view and reports the difference to what the watcher knows:
+   * new objects enter, changed ones modify, known ones no longer listed leave. What the loop
+   * reported while the read was in flight wins over the read's snapshot.
+   */
+  private async readView(watcher: Watcher, view: ViewState): Promise<void> {
+    const ref = view.ref;
+    if (!ref) return;
+    const touched = new Map<string, Set<string> | 'left'>();
+    view.reads.add(touched);
+    let contents: Awaited<ReturnType<PropertyCollector['retrieve']>>;
+    try {
+      contents = await this.retrieval.retrieve({ ref, destroy: async () => undefined }, view.type, watcher.paths);
+    } finally {
+      view.reads.delete(touched);
+    }
+    if (!watcher.active || view.ref !== ref) return; // closed, or rebuilt: that read reports
+    const listed = new Set<string>();
+    for (const { obj, props } of contents) {
+      const key = obj.value;
+      listed.add(key);
+      const fromLoop = touched.get(key);
+      if (fromLoop === 'left') continue;
+      let known = view.objects.get(key);
+      const first = !known;
+      if (!known) {
+        known = { obj, values: {} };
+        view.objects.set(key, known);
+      }
+      const changes: Record<string, VimAny | undefined> = {};
+      for (const path of watcher.paths) {
+        if (fromLoop?.has(path)) continue;
+        const value = props[path];
+        if (first || !sameValue(known.values[path], value)) changes[path] = value;
+        known.values[path] = value;
+      }
+      this.emitView(watcher, known, first ? 'enter' : 'modify', changes);
+    }
+    for (const [key, known] of [...view.objects]) {
+      if (listed.has(key) || touched.has(key)) continue;
+      view.objects.delete(key);
+      this.emitView(watcher, known, 'leave', {});
+    }
+  }
+
+  private deliverView(watcher: Watcher, view: ViewState, update: ObjectUpdate): void {
+    const key = update.obj.value;
+    if (update.kind === 'leave') {
+      for (const t of view.reads) t.set(key, 'left');
+      const known = view.objects.get(key);
+      if (known) {
+        view.objects.delete(key);
+        this.emitView(watcher, known, 'leave', {});
+      }
+      return;
+    }
+    let known = view.objects.get(key);
+    const first = !known;
+    if (!known) {
+      known = { obj: update.obj, values: {} };
+      view.objects.set(key, known);
+    }
+    const changes: Record<string, VimAny | undefined> = {};
+    for (const change of update.changeSet ?? []) {
+      const value = change.op === 'remove' || change.op === 'indirectRemove' ? undefined : change.val;
+      for (const t of view.reads) {
+        let paths = t.get(key);
+        if (paths === undefined || paths === 'left') {
+          paths = new Set();
+          t.set(key, paths);
+        }
+        paths.add(change.name);
+      }
+      if (!first && sameValue(known.values[change.name], value)) continue;
+      known.values[change.name] = value;
+      changes[change.name] = value;
+    }
+    this.emitView(watcher, known, first ? 'enter' : 'modify', changes);
+  }
+
+  private emitView(
+    watcher: Watcher,
+    known: ViewObject,
+    kind: UpdateKind,
+    changes: Record<string, VimAny | undefined>,
+  ): void {
+    if (!watcher.active) return;
+    if (kind === 'modify' && Object.keys(changes).length === 0) return;
+    try {
+      watcher.callback({ obj: known.obj, kind, changes, values: { ...known.values } });
+    } catch (err) {
+      this.reportFor(watcher, err);
+    }
+  }
+
+  /**
+   * The view itself went missing from under its filter (someone destroyed it): a new view
+   * and filter, then a read of it that reports what changed meanwhile.
+   */
+  private rebuildView(watcher: Watcher, view: ViewState): void {
+    const filter = watcher.filter;
+    if (filter) {
+      this.byFilter.delete(filter.value);
+      void this.client.invoke('DestroyPropertyFilter', filter, {}).catch(() => undefined);
+    }
+    watcher.filter = undefined;
+    watcher.generation = -1;
+    view.ref = undefined; // already gone: nothing to destroy
+    view.refGeneration = -1;
+    void this.createFilter(watcher)
+      .then(() => this.readView(watcher, view))
+      .catch((e: unknown) => this.reportFor(watcher, e));
   }
 
   private wake(): void {
@@ -360,7 +615,7 @@ export class UpdatesLoop {
           w.fromLoop.clear();
           await this.createFilter(w)
             .then(() => this.readInitialValues(w))
-            .catch((e: unknown) => this.objectGone(w, e));
+            .catch((e: unknown) => (w.view ? this.reportFor(w, e) : this.objectGone(w, e)));
         }
       });
     }
@@ -384,7 +639,17 @@ export class UpdatesLoop {
   private dispatchFilter(update: PropertyFilterUpdate): void {
     const watcher = this.byFilter.get(update.filter.value);
     // reportMissingObjectsInResults: a watched object that no longer exists is listed here.
-    if (watcher && (update.missingSet ?? []).some((m) => m.obj.value === watcher.obj.value)) {
+    if (watcher?.view) {
+      const view = watcher.view;
+      for (const m of update.missingSet ?? []) {
+        // The view itself is gone: make it again. An object of it: it left.
+        if (m.obj.value === view.ref?.value) {
+          this.rebuildView(watcher, view);
+          return;
+        }
+        this.deliverView(watcher, view, { obj: m.obj, kind: 'leave' } as ObjectUpdate);
+      }
+    } else if (watcher && (update.missingSet ?? []).some((m) => m.obj.value === watcher.obj.value)) {
       this.emit(watcher, 'leave', {});
     }
     for (const objectUpdate of update.objectSet ?? []) {
@@ -400,6 +665,10 @@ export class UpdatesLoop {
 
   private deliver(watcher: Watcher, update: ObjectUpdate): void {
     if (!watcher.active) return;
+    if (watcher.view) {
+      this.deliverView(watcher, watcher.view, update);
+      return;
+    }
     if (update.kind === 'leave') {
       this.emit(watcher, 'leave', {});
       return;
@@ -430,6 +699,11 @@ export class UpdatesLoop {
 
   private report(err: unknown): void {
     this.options.onError?.(err);
+  }
+
+  private reportFor(watcher: Watcher, err: unknown): void {
+    if (watcher.view?.onError) watcher.view.onError(err);
+    else this.report(err);
   }
 }
 
