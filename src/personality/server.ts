@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type { PortLayer } from '../portlayer/api';
 import { errorHandler, pageNotFound } from './errors';
 import { defaultLogger, requestLogger } from './logging';
+import { authRoutes } from './routes/auth';
 import { imageRoutes } from './routes/images';
 import { commonHeaders, systemRoutes } from './routes/system';
 import { apiVersionMiddleware } from './versioning';
@@ -58,6 +59,7 @@ export function createApp(options: PersonalityOptions, log: Logger): Express {
 
   app.use(systemRoutes(options.system));
   app.use(imageRoutes(options.images));
+  app.use(authRoutes(options.auth));
 
   app.use(pageNotFound);
   app.use(errorHandler(log));

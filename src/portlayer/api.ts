@@ -9,6 +9,7 @@
  * them, the personality maps each kind to an HTTP status.
  */
 
+import type { Readable, Writable } from 'node:stream';
 import type { RegistryCredentials } from './storage/registry/registry-auth-header';
 
 export type { RegistryCredentials };
@@ -251,6 +252,27 @@ export interface ImageService {
 }
 
 // ---------------------------------------------------------------------------------------
+// Registry login
+// ---------------------------------------------------------------------------------------
+
+/** `docker login`'s answer. The VCH keeps no credentials: the CLI stores them and sends them with each pull. */
+export interface LoginResult {
+  /** `Login Succeeded`. */
+  readonly status: string;
+  /** An OAuth identity token the client should keep instead of the password; none from us yet. */
+  readonly identityToken?: string;
+}
+
+export interface AuthService {
+  /**
+   * Checks credentials against the registry at `credentials.serverAddress` (docker.io when
+   * absent) with a `GET /v2/` round trip; UnauthorizedError with Docker's message when the
+   * registry refuses them, UnavailableError when it cannot be reached.
+   */
+  login(credentials: RegistryCredentials): Promise<LoginResult>;
+}
+
+// ---------------------------------------------------------------------------------------
 // System
 // ---------------------------------------------------------------------------------------
 
@@ -293,6 +315,13 @@ export interface SystemInfo {
   readonly kernelVersion: string;
   /** e.g. `VMware vSphere (VCH 0.1.0)`. */
   readonly operatingSystem: string;
+  /** How the VCH reaches registries (dockerd's `insecure-registries`, `registry-mirrors`). */
+  readonly registries?: {
+    /** `host:port` spoken to over plain http. */
+    readonly insecure: readonly string[];
+    /** Mirror URLs tried before Docker Hub. */
+    readonly mirrors: readonly string[];
+  };
 }
 
 export interface SystemVersion {
@@ -309,6 +338,168 @@ export interface SystemService {
 }
 
 // ---------------------------------------------------------------------------------------
+// Containers
+// ---------------------------------------------------------------------------------------
+
+/** What `docker create` asks for (the runnable part of Docker's container config). */
+export interface ContainerCreateSpec {
+  /** The image by reference or id; its config fills what the spec leaves out. */
+  readonly image: string;
+  /** `x` or `/x`; a name is made up when absent. */
+  readonly name?: string;
+  /** Replaces the image's Cmd; an empty list counts as absent (Docker's rule). */
+  readonly cmd?: readonly string[];
+  /** Replaces the image's Entrypoint, and then the image's Cmd is dropped (Docker's rule). */
+  readonly entrypoint?: readonly string[];
+  /** Added to the image's Env; a key given here wins. */
+  readonly env?: readonly string[];
+  readonly workingDir?: string;
+  readonly user?: string;
+  readonly hostname?: string;
+  readonly domainname?: string;
+  readonly tty?: boolean;
+  readonly openStdin?: boolean;
+  readonly stdinOnce?: boolean;
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly stopSignal?: string;
+  /** Seconds `stop` waits before killing, unless the caller says otherwise (default 10). */
+  readonly stopTimeout?: number;
+  /** Extra `/etc/hosts` lines (`host:ip` as Docker's ExtraHosts). */
+  readonly extraHosts?: readonly string[];
+  readonly dns?: readonly string[];
+}
+
+export interface ContainerCreateResult {
+  /** 64 hex. */
+  readonly id: string;
+  readonly warnings: readonly string[];
+}
+
+/** Docker's container states as far as a container VM has them. */
+export type ContainerStatus = 'created' | 'running' | 'exited' | 'removing' | 'dead';
+
+export interface ContainerState {
+  readonly status: ContainerStatus;
+  readonly running: boolean;
+  readonly pid: number;
+  readonly exitCode: number;
+  /** Why the process did not start or ended badly (`exec: "x": executable file not found in $PATH`). */
+  readonly error: string;
+  readonly startedAt?: Date;
+  readonly finishedAt?: Date;
+}
+
+/** The container's effective configuration (the spec merged with the image's config). */
+export interface ContainerConfig {
+  readonly image: string;
+  readonly imageId: string;
+  readonly hostname: string;
+  readonly domainname: string;
+  readonly user: string;
+  readonly env: readonly string[];
+  readonly cmd: readonly string[];
+  readonly entrypoint: readonly string[];
+  readonly workingDir: string;
+  readonly tty: boolean;
+  readonly openStdin: boolean;
+  readonly stdinOnce: boolean;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly stopSignal?: string;
+  readonly stopTimeout?: number;
+}
+
+export interface ContainerSummary {
+  readonly id: string;
+  /** With the leading '/': `/web`. */
+  readonly name: string;
+  readonly image: string;
+  readonly imageId: string;
+  /** The command line as `docker ps` shows it. */
+  readonly command: string;
+  readonly created: Date;
+  readonly state: ContainerState;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+export interface ContainerDetails extends ContainerSummary {
+  /** argv[0] and the rest, as Docker's Path and Args. */
+  readonly path: string;
+  readonly args: readonly string[];
+  readonly config: ContainerConfig;
+  /** The container VM, for the vSphere administrator (`name-shortid`, moref). */
+  readonly vm: { readonly name: string; readonly moref: string };
+}
+
+export interface ContainerListOptions {
+  /** Include containers that are not running. */
+  readonly all?: boolean;
+}
+
+/** Streams to join to a container's main process (or an exec's). */
+export interface ContainerStdio {
+  /** Fed to the process's stdin (only when the container was created with openStdin). */
+  readonly stdin?: Readable;
+  readonly stdout?: Writable;
+  /** Unused with a tty: the terminal merges stderr into stdout. */
+  readonly stderr?: Writable;
+}
+
+/** A client joined to a process: resize its terminal, learn its end, let go of it. */
+export interface ContainerAttachment {
+  readonly tty: boolean;
+  resize(rows: number, cols: number): void;
+  /** Resolves with Docker's exit code once the process ended and its output was delivered. */
+  readonly exitCode: Promise<number>;
+  /** Stops forwarding to this client; the process goes on. */
+  detach(): void;
+}
+
+export interface ContainerExecOptions {
+  readonly cmd: readonly string[];
+  readonly env?: readonly string[];
+  readonly user?: string;
+  readonly workingDir?: string;
+  readonly tty?: boolean;
+  readonly size?: { readonly rows: number; readonly cols: number };
+}
+
+/** `docker wait`'s conditions. */
+export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
+
+export interface ContainerWaitResult {
+  readonly exitCode: number;
+  readonly error?: string;
+}
+
+export interface ContainerStopOptions {
+  /** Default: the container's stop signal, else SIGTERM. */
+  readonly signal?: string;
+  /** Seconds before the VM is powered off (the kill); default the container's stopTimeout, else 10. */
+  readonly timeout?: number;
+}
+
+export interface ContainerService {
+  create(spec: ContainerCreateSpec): Promise<ContainerCreateResult>;
+  /** Starts the main process (cold-booting an exited container's VM first); resolves once it runs. */
+  start(nameOrId: string): Promise<void>;
+  /** Joins the main process's stdio; before `start`, output from the start on is delivered. */
+  attach(
+    nameOrId: string,
+    stdio: ContainerStdio,
+    size?: { readonly rows: number; readonly cols: number },
+  ): Promise<ContainerAttachment>;
+  exec(nameOrId: string, options: ContainerExecOptions, stdio: ContainerStdio): Promise<ContainerAttachment>;
+  resize(nameOrId: string, rows: number, cols: number): Promise<void>;
+  wait(nameOrId: string, condition?: WaitCondition): Promise<ContainerWaitResult>;
+  stop(nameOrId: string, options?: ContainerStopOptions): Promise<void>;
+  kill(nameOrId: string, signal?: string): Promise<void>;
+  /** ConflictError while running unless forced. */
+  remove(nameOrId: string, options?: { readonly force?: boolean }): Promise<void>;
+  inspect(nameOrId: string): Promise<ContainerDetails>;
+  list(options?: ContainerListOptions): Promise<readonly ContainerSummary[]>;
+}
+
+// ---------------------------------------------------------------------------------------
 // The port layer as a whole
 // ---------------------------------------------------------------------------------------
 
@@ -316,4 +507,8 @@ export interface SystemService {
 export interface PortLayer {
   readonly images: ImageService;
   readonly system: SystemService;
+  /** `POST /auth`; without it the personality answers that login is not implemented. */
+  readonly auth?: AuthService;
+  /** The execution room; absent until the port layer wires it. */
+  readonly containers?: ContainerService;
 }

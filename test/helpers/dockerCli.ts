@@ -19,6 +19,11 @@ export interface DockerRunOptions {
   readonly timeoutMs?: number;
   /** Run under a pseudo-terminal (util-linux `script`), as a user at a terminal would. */
   readonly tty?: boolean;
+  /**
+   * A DOCKER_CONFIG folder the caller owns and keeps between calls (what `docker login`
+   * writes and later pulls read); default a fresh one per call, removed after it.
+   */
+  readonly configDir?: string;
 }
 
 export interface DockerRunResult {
@@ -37,7 +42,8 @@ function shellQuote(arg: string): string {
 }
 
 export async function runDocker(args: readonly string[], options: DockerRunOptions): Promise<DockerRunResult> {
-  const configDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vch-docker-config-'));
+  const ownConfig = options.configDir === undefined;
+  const configDir = options.configDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'vch-docker-config-'));
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) {
     if (v !== undefined && !k.startsWith('DOCKER_')) env[k] = v;
@@ -78,6 +84,6 @@ export async function runDocker(args: readonly string[], options: DockerRunOptio
       child.stdin.end(options.stdin ?? '');
     });
   } finally {
-    fs.rmSync(configDir, { recursive: true, force: true });
+    if (ownConfig) fs.rmSync(configDir, { recursive: true, force: true });
   }
 }

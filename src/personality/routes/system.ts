@@ -58,6 +58,25 @@ export function driverStatus(info: SystemInfo): [string, string][] {
   ];
 }
 
+/**
+ * dockerd's RegistryConfig: `docker info` lists the IndexConfigs that are not Secure under
+ * "Insecure Registries" and Mirrors under "Registry Mirrors".
+ */
+export function registryConfig(info: SystemInfo): Record<string, unknown> {
+  const insecure = info.registries?.insecure ?? [];
+  const mirrors = info.registries?.mirrors ?? [];
+  const indexConfigs: Record<string, unknown> = {
+    'docker.io': { Name: 'docker.io', Mirrors: mirrors, Secure: true, Official: true },
+  };
+  for (const name of insecure) indexConfigs[name] = { Name: name, Mirrors: [], Secure: false, Official: false };
+  return {
+    AllowNondistributableArtifactsCIDRs: null,
+    InsecureRegistryCIDRs: [],
+    IndexConfigs: indexConfigs,
+    Mirrors: mirrors,
+  };
+}
+
 /** The `/info` body, with every field the CLI reads present (Go zero values otherwise). */
 export function toDockerInfo(info: SystemInfo, serverVersion: string, now: Date = new Date()): Record<string, unknown> {
   const c = info.containers;
@@ -95,12 +114,7 @@ export function toDockerInfo(info: SystemInfo, serverVersion: string, now: Date 
     OSType: 'linux',
     Architecture: UNAME_ARCH[process.arch] ?? process.arch,
     IndexServerAddress: 'https://index.docker.io/v1/',
-    RegistryConfig: {
-      AllowNondistributableArtifactsCIDRs: null,
-      InsecureRegistryCIDRs: [],
-      IndexConfigs: {},
-      Mirrors: [],
-    },
+    RegistryConfig: registryConfig(info),
     NCPU: info.cpus,
     MemTotal: info.memoryBytes,
     GenericResources: null,

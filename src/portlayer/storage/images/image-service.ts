@@ -20,7 +20,6 @@ import {
   NotFoundError,
   PortLayerError,
   type PullProgressEvent,
-  UnauthorizedError,
 } from '../../api';
 import {
   NotFoundError as RegistryNotFoundError,
@@ -59,11 +58,29 @@ export function toPortLayerError(error: unknown, ref: string): unknown {
   if (error instanceof AmbiguousImageError) return new NotFoundError('image', ref, error.message);
   if (error instanceof ImageInUseError) return new ConflictError(error.message);
   if (error instanceof InvalidReferenceError) return new InvalidParameterError(error.message);
-  if (error instanceof RegistryUnauthorizedError) return new UnauthorizedError(error.message, { cause: error });
+  if (error instanceof RegistryUnauthorizedError) {
+    // Never a 401: on a 401 the CLI assumes the *daemon* wants a login and prompts for one
+    // (hanging a script). dockerd answers a refused pull with this not-found text instead.
+    return new NotFoundError(
+      'image',
+      ref,
+      `pull access denied for ${repositoryOf(ref)}, repository does not exist or may require 'docker login': ${error.message}`,
+    );
+  }
   if (error instanceof RegistryNotFoundError || error instanceof PlatformNotFoundError) {
     return new NotFoundError('image', ref, error.message);
   }
   return error;
+}
+
+/** `busybox:latest` → `busybox`, as dockerd names the repository in a refused pull. */
+function repositoryOf(ref: string): string {
+  try {
+    const r = parseReference(ref);
+    return familiarReference({ domain: r.domain, path: r.path });
+  } catch {
+    return ref;
+  }
 }
 
 function runConfig(config: ImageConfig): ImageRunConfig {

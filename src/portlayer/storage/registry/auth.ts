@@ -115,7 +115,8 @@ export class RegistryAuthenticator {
     if (!realm) throw new UnauthorizedError('bearer challenge without realm', 401);
     const url = new URL(realm);
     if (challenge.params.service) url.searchParams.set('service', challenge.params.service);
-    url.searchParams.append('scope', scope);
+    // A login check (`GET /v2/`) asks for a token with no scope at all, as Docker does.
+    if (scope !== '') url.searchParams.append('scope', scope);
     const headers: Record<string, string> = {};
     const basic = creds ? basicAuthorization(creds) : undefined;
     if (basic) {

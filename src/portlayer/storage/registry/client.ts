@@ -20,7 +20,7 @@ import {
   registryApiHost,
 } from './reference';
 import type { RegistryCredentials } from './registry-auth-header';
-import { RegistryHttp } from './registry-http';
+import { errorFromResponse, RegistryHttp } from './registry-http';
 import { type BlobProgress, type DownloadOptions, RegistryRepository } from './repository';
 
 export interface RegistryClientOptions {
@@ -164,6 +164,24 @@ export class RegistryClient {
         ...(options.signal ? { signal: options.signal } : {}),
       });
     });
+  }
+
+  /**
+   * `docker login`'s check: `GET /v2/` on the registry itself (never a mirror: the
+   * credentials are for it), answering the challenge with `credentials`. Resolves with the
+   * URL that accepted them; throws UnauthorizedError when refused, RegistryError on any
+   * other answer, and the network's error when unreachable.
+   */
+  async checkLogin(domain: string, credentials: RegistryCredentials, signal?: AbortSignal): Promise<URL> {
+    const own = this.endpointsFor(domain).at(-1)!;
+    const http = this.http(own);
+    const res = await http.send({ method: 'GET', url: '/v2/', scope: '', ...(signal ? { signal } : {}) }, credentials);
+    const url = new URL('/v2/', own);
+    if (res.status >= 200 && res.status < 300) {
+      await res.body.dump();
+      return url;
+    }
+    throw await errorFromResponse(res, `login attempt to ${url.href}`);
   }
 
   async close(): Promise<void> {
