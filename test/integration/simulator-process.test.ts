@@ -42,7 +42,7 @@ class RawSoap {
       body,
       headers: {
         'content-type': 'text/xml; charset=utf-8',
-        soapaction: 'urn:vim25/6.5',
+        soapaction: 'urn:vim25/6.7',
         ...(this.cookie ? { cookie: this.cookie } : {}),
       },
     });

@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/simulator/vpx"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 )
@@ -104,6 +105,17 @@ func main() {
 	}
 }
 
+// advertiseInstantCloneRelease makes the simulator introduce itself as vCenter 6.7, the
+// release whose API has InstantClone_Task (instant_clone.go adds it with 6.7's semantics).
+// 0.24.2's model says 6.5, which would tell a client, rightly, that it cannot instant clone.
+func advertiseInstantCloneRelease() {
+	about := &vpx.ServiceContent.About
+	about.Version = "6.7.0"
+	about.Build = "8170161"
+	about.FullName = "VMware vCenter Server 6.7.0 build-8170161 (govmomi simulator, VCH box)"
+	about.ApiVersion = "6.7"
+}
+
 func run(o *options) error {
 	start := time.Now()
 	if o.quiet {
@@ -113,6 +125,7 @@ func run(o *options) error {
 		return fmt.Errorf("--username and --password go together")
 	}
 
+	advertiseInstantCloneRelease()
 	m := simulator.VPX()
 	m.Datacenter = o.datacenters
 	m.Cluster = o.clusters
