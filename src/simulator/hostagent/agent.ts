@@ -9,8 +9,11 @@
  * - guestinfo: get/set of `guestinfo.*` extraConfig over a virtio-serial port; a `freeze`
  *   request saves the VM's state for instant clones and marks it frozen.
  *
+ * - disks: a running VM's disks follow its config (hot add / remove, `diskHotplug.ts`).
+ *
  * Each VM's transitions run one after another on a per-VM chain, so a power-off that
- * arrives while the VM is still starting waits for the start and then stops it.
+ * arrives while the VM is still starting waits for the start and then stops it, and a
+ * reconfigure that arrives while a clone is being restored is applied once it runs.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -25,9 +28,9 @@ import type { ManagedObjectReference } from '../../vsphere/vim25/values';
 import { powerOff, readExtraConfig, setExtraConfig } from '../../vsphere/virtualMachine';
 import { bootMediaFor } from './bootMedia';
 import { type LocalDatastore, localPathOf } from './datastorePaths';
-import { driveFor } from './diskFiles';
+import { diffDisks, hotAdd, hotRemove, placedDisks, qemuDiskFor } from './diskHotplug';
 import { type GuestInfoEndpoint, listenGuestInfo } from './guestinfoServer';
-import type { QemuPlan } from './qemuArgs';
+import type { QemuDisk, QemuPlan } from './qemuArgs';
 import { QemuProcess } from './qemuProcess';
 import type { QmpEvent } from './qmp';
 import { CLONE_SOURCE_KEY, FREEZE_KEY, type VmConfig, vmConfigOf } from './vmConfig';
@@ -69,6 +72,7 @@ export interface HostAgent {
 }
 
 interface Frozen {
+  /** With the disks the VM had when it froze: a clone must start with exactly those devices. */
   readonly plan: QemuPlan;
   readonly stateFile: string;
 }
@@ -83,6 +87,8 @@ interface Vm {
   readonly startedAt: number;
   readonly restored: boolean;
   readonly events: Set<(e: QmpEvent) => void>;
+  /** The disks qemu has now (the plan's, then as hot added and removed). */
+  disks: QemuDisk[];
   /** Why the agent itself ended this qemu; unset means its exit came from the guest or a crash. */
   stopReason?: string;
   frozen?: boolean;
@@ -110,6 +116,8 @@ export async function startHostAgent(o: HostAgentOptions): Promise<HostAgent> {
   const skipped = new Set<string>();
   let stopping = false;
   let startCounter = 0;
+  /** Block node names must be unique in a qemu; unique across the agent is simplest. */
+  let diskCounter = 0;
 
   const enqueue = (key: string, step: () => Promise<void>) => {
     const next = (chains.get(key) ?? Promise.resolve()).then(step).catch((err: unknown) => {
@@ -120,6 +128,10 @@ export async function startHostAgent(o: HostAgentOptions): Promise<HostAgent> {
       if (chains.get(key) === next) chains.delete(key);
     });
   };
+
+  /** A step on the VM's chain whose result (or failure) goes to the caller. */
+  const onChain = <T>(key: string, step: () => Promise<T>): Promise<T> =>
+    new Promise<T>((resolve, reject) => enqueue(key, () => step().then(resolve, reject)));
 
   /** Each VM's config as last reported: a step acts on the newest, not on the one that queued it. */
   const latest = new Map<string, { ref: ManagedObjectReference; cfg: VmConfig }>();
@@ -165,7 +177,11 @@ export async function startHostAgent(o: HostAgentOptions): Promise<HostAgent> {
     const now = latest.get(key);
     if (!now) return stopVm(key, 'destroyed through the API');
     if (now.cfg.powerState === 'poweredOn') {
-      if (!offByAgent.has(key)) await ensureRunning(now.ref, now.cfg);
+      if (offByAgent.has(key)) return;
+      await ensureRunning(now.ref, now.cfg);
+      // The newest config again: a restore takes a while, and the disks may have changed meanwhile.
+      const after = latest.get(key);
+      if (after) await syncDisks(key, after.cfg);
       return;
     }
     return stopVm(key, `${now.cfg.powerState} through the API`);
@@ -206,13 +222,7 @@ export async function startHostAgent(o: HostAgentOptions): Promise<HostAgent> {
     } else {
       const boot = await bootMediaFor(localPathOf(cfg.isoPath ?? '', o.datastores), stateDir);
       const drives = await Promise.all(
-        cfg.disks.map((d) =>
-          driveFor(
-            [d.fileName, ...d.parents].map((f) => localPathOf(f, o.datastores)),
-            d.capacityKB,
-            d.readOnly,
-          ),
-        ),
+        placedDisks(cfg.disks).map((d) => qemuDiskFor(d, o.datastores, `disk${diskCounter++}`)),
       );
       plan = {
         ...sockets,
@@ -232,7 +242,8 @@ export async function startHostAgent(o: HostAgentOptions): Promise<HostAgent> {
       {
         get: async (k) => (await readExtraConfig(ctx, ref))[k],
         set: (k, v) => setExtraConfig(ctx, ref, { [k]: v === '' ? null : v }),
-        freeze: () => freeze(key),
+        // On the chain: a freeze must not save the VM halfway through a disk hot add.
+        freeze: () => onChain(key, () => freeze(key)),
       },
       (err) => log.warn({ vm: key, err: errorText(err) }, 'guestinfo channel error'),
     );
@@ -249,7 +260,18 @@ export async function startHostAgent(o: HostAgentOptions): Promise<HostAgent> {
       await powerOffInSimulator(ref);
       return;
     }
-    const vm: Vm = { ref, name: cfg.name, proc, guestinfo, plan, runDir, startedAt, restored: !!source, events };
+    const vm: Vm = {
+      ref,
+      name: cfg.name,
+      proc,
+      guestinfo,
+      plan,
+      runDir,
+      startedAt,
+      restored: !!source,
+      events,
+      disks: [...plan.drives],
+    };
     vms.set(key, vm);
     void proc.exited.then((exit) => enqueue(key, () => onExit(vm, exit)));
     void guestinfo.firstRequest.then((t) =>
@@ -276,6 +298,44 @@ export async function startHostAgent(o: HostAgentOptions): Promise<HostAgent> {
     log.info({ vm: vm.ref.value, ms: Date.now() - t0 }, 'restored from frozen source');
   }
 
+  /** Hot-adds and hot-removes disks so the running qemu has the disks `cfg` lists. */
+  async function syncDisks(key: string, cfg: VmConfig): Promise<void> {
+    const vm = vms.get(key);
+    if (!vm || vm.frozen || stopping) return;
+    const { add, remove } = diffDisks(vm.disks, cfg.disks);
+    for (const disk of remove) {
+      const t0 = Date.now();
+      try {
+        await hotRemove(vm.proc.qmp, vm.events, disk);
+        vm.disks = vm.disks.filter((d) => d !== disk);
+        log.info({ vm: key, target: disk.target, file: disk.file, ms: Date.now() - t0 }, 'disk hot-removed');
+      } catch (err) {
+        log.error({ vm: key, target: disk.target, err: errorText(err) }, 'disk hot remove failed');
+      }
+    }
+    for (const d of add) {
+      const t0 = Date.now();
+      try {
+        const disk = await qemuDiskFor(d, o.datastores, `disk${diskCounter++}`);
+        await hotAdd(vm.proc.qmp, disk);
+        vm.disks.push(disk);
+        log.info(
+          {
+            vm: key,
+            unit: d.unitNumber,
+            target: disk.target,
+            file: disk.file,
+            format: disk.format,
+            ms: Date.now() - t0,
+          },
+          'disk hot-added',
+        );
+      } catch (err) {
+        log.error({ vm: key, unit: d.unitNumber, file: d.fileName, err: errorText(err) }, 'disk hot add failed');
+      }
+    }
+  }
+
   /** The guest asked to be frozen: pause, save its state beside its shared RAM file, end qemu. */
   async function freeze(key: string): Promise<void> {
     const vm = vms.get(key);
@@ -298,7 +358,7 @@ export async function startHostAgent(o: HostAgentOptions): Promise<HostAgent> {
     await done;
     vm.frozen = true;
     vm.stopReason = 'frozen';
-    frozen.set(key, { plan: vm.plan, stateFile });
+    frozen.set(key, { plan: { ...vm.plan, drives: [...vm.disks] }, stateFile });
     await vm.proc.stop();
     await setExtraConfig(ctx, vm.ref, { [FREEZE_KEY]: 'TRUE' });
     log.info({ vm: key, ms: Date.now() - t0 }, 'frozen for instant clone');

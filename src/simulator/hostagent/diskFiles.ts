@@ -1,6 +1,7 @@
 /**
  * A VMDK to the file qemu opens. A flat VMDK is a text descriptor naming a raw extent
- * (`RW 2048 FLAT "name-flat.vmdk" 0`); vcsim writes the descriptor and the extent as empty
+ * (`RW 2048 FLAT "name-flat.vmdk" 0` from hosted products, `RW 2048 VMFS "name-flat.vmdk"` as ESXi
+ * writes it); vcsim writes the descriptor and the extent as empty
  * files, so an empty descriptor means the `-flat.vmdk` beside it. The extent is grown
  * (sparsely) to the disk's capacity, as ESXi's flat extent always has it.
  *
@@ -25,7 +26,7 @@ export async function extentOf(vmdk: string): Promise<string> {
   if (st.size > 0 && st.size <= MAX_DESCRIPTOR_BYTES) {
     const text = await readFile(vmdk, 'utf8');
     if (text.startsWith('# Disk DescriptorFile')) {
-      const m = /^\s*RW\s+\d+\s+FLAT\s+"([^"]+)"/m.exec(text);
+      const m = /^\s*RW\s+\d+\s+(?:FLAT|VMFS)\s+"([^"]+)"/m.exec(text);
       if (!m) throw new Error(`${vmdk}: only flat VMDKs are supported`);
       return path.resolve(path.dirname(vmdk), m[1]);
     }

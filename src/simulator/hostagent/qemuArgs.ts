@@ -20,12 +20,65 @@ export interface QemuDrive {
   readonly readOnly: boolean;
 }
 
+/**
+ * A disk on the VM's SCSI bus: its block node (`id`) and scsi-hd device (`<id>-dev`) are
+ * named so a hot remove can address them, and `source` says which API disk it is, so a
+ * running VM's disks can be diffed against its config (`diskHotplug.ts`).
+ */
+export interface QemuDisk extends QemuDrive {
+  readonly id: string;
+  /** SCSI target id: the guest's h:c:t:l has t = target (`scsiTargetOf`). */
+  readonly target: number;
+  readonly serial: string;
+  readonly source: string;
+}
+
+/**
+ * The disks' own virtio-scsi controller, apart from the CD's: hot plug and unplug on the
+ * CD's bus made the guest's in-flight reads from the CD fail (`I/O error, dev sr0`), and
+ * the guest runs from that CD.
+ */
+export const DISK_SCSI_BUS = 'scsi1.0';
+/** Units per vSphere SCSI controller: controller bus b, unit u is target 16·b + u. */
+export const SCSI_UNITS_PER_BUS = 16;
+
+export function scsiTargetOf(busNumber: number, unitNumber: number): number {
+  return busNumber * SCSI_UNITS_PER_BUS + unitNumber;
+}
+
+/** The serial the guest reads from the disk (VPD page 0x80): names its unit. */
+export function diskSerialOf(busNumber: number, unitNumber: number): string {
+  return busNumber === 0 ? `vch-unit-${unitNumber}` : `vch-unit-${busNumber}-${unitNumber}`;
+}
+
+/** blockdev options (command line JSON and QMP `blockdev-add` alike) for a disk's node. */
+export function blockdevOf(d: QemuDisk): Record<string, unknown> {
+  return {
+    driver: d.format,
+    'node-name': d.id,
+    'read-only': d.readOnly,
+    file: { driver: 'file', filename: d.file },
+  };
+}
+
+/** scsi-hd properties (QMP `device_add`); the command line gets the same as a string. */
+export function scsiHdOf(d: QemuDisk): Record<string, string | number> {
+  return {
+    driver: 'scsi-hd',
+    id: `${d.id}-dev`,
+    drive: d.id,
+    bus: DISK_SCSI_BUS,
+    'scsi-id': d.target,
+    serial: d.serial,
+  };
+}
+
 export interface QemuPlan {
   readonly name: string;
   readonly memoryMiB: number;
   readonly cpus: number;
   readonly boot: BootMedia;
-  readonly drives: readonly QemuDrive[];
+  readonly drives: readonly QemuDisk[];
   /** Backchannel target: `tcp://host:port` or `unix:///path`; absent gives a null chardev. */
   readonly backchannelUri?: string;
   /** Unix sockets the agent listens on before qemu starts (qemu connects as a client). */
@@ -102,15 +155,16 @@ export function qemuArgs(p: QemuPlan): string[] {
     `if=none,id=cd0,file=${optValue(p.boot.iso)},format=raw,media=cdrom,readonly=on`,
     '-device',
     'scsi-cd,drive=cd0,bus=scsi0.0,scsi-id=0',
+    '-device',
+    'virtio-scsi-pci,id=scsi1',
   ];
-  p.drives.forEach((d, i) => {
-    args.push(
-      '-drive',
-      `if=none,id=disk${i},file=${optValue(d.file)},format=${d.format}${d.readOnly ? ',readonly=on' : ''}`,
-      '-device',
-      `scsi-hd,drive=disk${i},bus=scsi0.0,scsi-id=${i + 1}`,
-    );
-  });
+  // -blockdev, not -drive: a node made this way can be deleted by `blockdev-del` after a hot
+  // remove, exactly like a hot-added one.
+  for (const d of p.drives) {
+    const { driver, ...props } = scsiHdOf(d);
+    const device = Object.entries(props).map(([k, v]) => `${k}=${optValue(String(v))}`);
+    args.push('-blockdev', JSON.stringify(blockdevOf(d)), '-device', [driver, ...device].join(','));
+  }
   args.push(
     '-device',
     'virtio-serial-pci,id=vser0',

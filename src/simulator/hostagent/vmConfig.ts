@@ -32,6 +32,9 @@ export interface DiskSpec {
   readonly parents: readonly string[];
   readonly capacityKB: number;
   readonly readOnly: boolean;
+  /** Its controller's `busNumber` and its `unitNumber` there: where the guest finds it. */
+  readonly busNumber: number;
+  readonly unitNumber?: number;
 }
 
 export interface VmConfig {
@@ -68,6 +71,7 @@ export function vmConfigOf(values: WatchedValues): VmConfig {
       backingOf(d)?._type === 'VirtualSerialPortURIBackingInfo' &&
       connectedAtPowerOn(d),
   );
+  const busOf = new Map(devices.map((d) => [d.key, (d as VirtualDevice & { busNumber?: number }).busNumber ?? 0]));
   const disks: DiskSpec[] = devices
     .filter((d) => d._type === 'VirtualDisk' && typeof backingOf(d)?.fileName === 'string')
     .map((d) => {
@@ -81,6 +85,8 @@ export function vmConfigOf(values: WatchedValues): VmConfig {
         parents,
         capacityKB: disk.capacityInKB ?? Math.ceil((disk.capacityInBytes ?? 0) / 1024),
         readOnly: backing.diskMode === 'nonpersistent' || backing.diskMode === 'independent_nonpersistent',
+        busNumber: d.controllerKey === undefined ? 0 : (busOf.get(d.controllerKey) ?? 0),
+        unitNumber: d.unitNumber,
       };
     });
   return {
