@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { debugfsErrors, debugfsScript } from './debugfs-script';
 import { estimateDiskBytes, inodeCount, type LayerContentStats } from './disk-size';
-import { unpackLayer } from './unpack-layer';
+import { type UnpackedLayer, unpackLayer } from './unpack-layer';
 
 const run = promisify(execFile);
 const MKE2FS = 'mke2fs';
@@ -59,6 +59,21 @@ function errorText(error: unknown): string {
 }
 
 export async function buildLayerDisk(blobPath: string, o: BuildLayerDiskOptions): Promise<LayerDisk> {
+  return makeLayerDisk(await stageLayer(blobPath, o), o);
+}
+
+/** A layer unpacked and checked, waiting for `makeLayerDisk`. */
+export interface StagedLayer {
+  readonly stagingDir: string;
+  readonly unpacked: UnpackedLayer;
+}
+
+/**
+ * The first half of `buildLayerDisk`: unpack into `<workDir>/root` and check the diff_id.
+ * Split out so a caller can unpack the next layer (this process's CPU) while mke2fs and
+ * debugfs (other processes) make the previous one's disk.
+ */
+export async function stageLayer(blobPath: string, o: BuildLayerDiskOptions): Promise<StagedLayer> {
   const stagingDir = join(o.workDir, 'root');
   const unpacked = await unpackLayer(blobPath, {
     stagingDir,
@@ -67,7 +82,15 @@ export async function buildLayerDisk(blobPath: string, o: BuildLayerDiskOptions)
     ...(o.onExtractProgress ? { onProgress: o.onExtractProgress } : {}),
   });
   if (unpacked.diffId !== o.expectedDiffId) throw new DiffIdMismatchError(o.expectedDiffId, unpacked.diffId);
+  return { stagingDir, unpacked };
+}
 
+/** The second half of `buildLayerDisk`: mke2fs the staged tree into `<workDir>/disk.img`, then fixups. */
+export async function makeLayerDisk(
+  staged: StagedLayer,
+  o: Pick<BuildLayerDiskOptions, 'workDir' | 'signal'>,
+): Promise<LayerDisk> {
+  const { stagingDir, unpacked } = staged;
   const imagePath = join(o.workDir, 'disk.img');
   const execOptions = { ...(o.signal ? { signal: o.signal } : {}), maxBuffer: 16 * 1024 * 1024 };
   let capacityBytes = 0;

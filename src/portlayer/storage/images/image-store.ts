@@ -4,10 +4,10 @@
  * restarted VCH (a new store object on the same datastore) finds every image again.
  *
  * A pull resolves the reference, downloads the missing layers three at a time into local
- * scratch, and builds each layer's disk (one build at a time: the box has two cores) while
- * later layers still download. A disk is uploaded under images/tmp/ and moved into
- * images/layers/<diff-hex>/ only when whole, and the index is rewritten last, so an
- * interrupted pull leaves nothing a later pull mistakes for complete.
+ * scratch, and builds each layer's disk while later layers still download (unpacks one at a
+ * time, mke2fs runs one at a time beside them: the box has two cores). A disk is uploaded
+ * under images/tmp/ and moved into images/layers/<diff-hex>/ only when whole, and the index
+ * is rewritten last, so an interrupted pull leaves nothing a later pull mistakes for complete.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -26,7 +26,7 @@ import {
 import { familiarReference, type ImageReference, parseReference, repositoryName } from '../registry/reference';
 import type { RegistryCredentials } from '../registry/registry-auth-header';
 import type { RegistryRepository } from '../registry/repository';
-import { buildLayerDisk } from './build-layer-disk';
+import { makeLayerDisk, stageLayer } from './build-layer-disk';
 import type { ImageDatastore } from './image-datastore';
 import { canonicalTag, ImageIndex, ImageInUseError, type StoredImage, type StoredLayer } from './image-index';
 import { type LayerMeta, parseLayerMeta } from './layer-meta';
@@ -119,8 +119,13 @@ export class ImageStore {
    * time must not remove a disk the pull is about to name in the index.
    */
   private readonly claims = new Map<string, number>();
-  /** Disk builds run one at a time: they are CPU-bound and the box has two cores. */
-  private buildQueue: Promise<unknown> = Promise.resolve();
+  /**
+   * A disk build is two CPU-bound steps, each run one at a time (the box has two cores): the
+   * unpack (this process) and mke2fs + debugfs (child processes). Separate queues so one
+   * layer's unpack overlaps the previous layer's mke2fs, keeping both cores busy.
+   */
+  private unpackQueue: Promise<unknown> = Promise.resolve();
+  private diskQueue: Promise<unknown> = Promise.resolve();
   /** Index changes run one at a time: each rewrites the whole document. */
   private indexQueue: Promise<unknown> = Promise.resolve();
 
@@ -396,7 +401,7 @@ export class ImageStore {
           ...(signal ? { signal } : {}),
         });
         layerEvent(p.descriptor, 'Download complete');
-        const build = this.enqueueBuild(() => this.buildAndStore(p, blob, work, layerEvent, signal));
+        const build = this.buildAndStore(p, blob, work, layerEvent, signal);
         const settled = build.then(
           (meta) => {
             metas.set(p.diffId, meta);
@@ -431,9 +436,10 @@ export class ImageStore {
     }
   }
 
-  private enqueueBuild<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.buildQueue.then(fn, fn);
-    this.buildQueue = run.catch(() => {});
+  private enqueue<T>(queue: 'unpack' | 'disk', fn: () => Promise<T>): Promise<T> {
+    const run = (queue === 'unpack' ? this.unpackQueue : this.diskQueue).then(fn, fn);
+    if (queue === 'unpack') this.unpackQueue = run.catch(() => {});
+    else this.diskQueue = run.catch(() => {});
     return run;
   }
 
@@ -445,17 +451,24 @@ export class ImageStore {
     layerEvent: (d: Descriptor, s: LayerStatus, progress?: { current: number; total: number }) => void,
     signal: AbortSignal | undefined,
   ): Promise<LayerMeta> {
-    signal?.throwIfAborted();
     const hex = digestHex(p.diffId);
     const total = p.descriptor.size;
     const progress = throttleProgress((current) => layerEvent(p.descriptor, 'Extracting', { current, total }));
     const workDir = join(work, `build-${hex}`);
     try {
-      const disk = await buildLayerDisk(blob, {
+      const buildOptions = {
         workDir,
         expectedDiffId: p.diffId,
-        onExtractProgress: (bytes) => progress(bytes, total),
+        onExtractProgress: (bytes: number) => progress(bytes, total),
         ...(signal ? { signal } : {}),
+      };
+      const staged = await this.enqueue('unpack', () => {
+        signal?.throwIfAborted();
+        return stageLayer(blob, buildOptions);
+      });
+      const disk = await this.enqueue('disk', () => {
+        signal?.throwIfAborted();
+        return makeLayerDisk(staged, buildOptions);
       });
       await rm(blob, { force: true });
       const meta: LayerMeta = {

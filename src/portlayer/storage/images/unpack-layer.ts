@@ -8,7 +8,7 @@
  * layer made (why: a hostile layer could otherwise write anywhere on the VCH).
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { closeSync, createReadStream, fchmodSync, fchownSync, futimesSync, openSync, writeFileSync } from 'node:fs';
 import { chmod, lchown, link, lutimes, mkdir, open, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
@@ -99,6 +99,30 @@ function parentOf(path: string): string {
   return i < 0 ? '' : path.slice(0, i);
 }
 
+/**
+ * Files up to this size are written with synchronous calls once their bytes are in memory:
+ * six thread-pool round trips a file (open, write, chown, chmod, utimes, close) cost more than
+ * the syscalls themselves, and a layer is mostly small files (bench/pull: a third less CPU
+ * for a layer of 1700 entries). Each file blocks the event loop only for its syscalls: tens
+ * of microseconds on a quick disk, ~0.5 ms on the shared box's ext4, where creating a file
+ * is that slow however it is done.
+ */
+const SYNC_WRITE_MAX = 256 * 1024;
+
+/** Creates `target` (O_EXCL: fails on anything there, symlinks included) with the entry's metadata. */
+function writeSmallFile(target: string, data: Buffer, header: Header): void {
+  const fd = openSync(target, 'wx', 0o600);
+  try {
+    writeFileSync(fd, data);
+    fchownSync(fd, header.uid, header.gid);
+    // After chown: chown clears setuid/setgid bits.
+    fchmodSync(fd, header.mode & 0o7777);
+    futimesSync(fd, header.mtime, header.mtime);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Reads past an entry's body (the extractor waits until each entry is consumed). */
 async function drain(entry: AsyncIterable<unknown>): Promise<void> {
   for await (const _chunk of entry) {
@@ -126,10 +150,13 @@ export async function unpackLayer(blobPath: string, o: UnpackOptions): Promise<U
   const hasher = new TarHasher();
   const tar = extract();
   const opts = o.signal ? { signal: o.signal } : {};
+  // Bigger chunks than the 64 KiB read / 16 KiB gunzip defaults: a quarter less CPU for
+  // gunzip + hash of a 100 MB layer, most of it per-chunk overhead.
+  const source = createReadStream(blobPath, { highWaterMark: 1024 * 1024 });
   const feeding =
     compression === 'gzip'
-      ? pipeline(createReadStream(blobPath), counter, createGunzip(), hasher, tar, opts)
-      : pipeline(createReadStream(blobPath), counter, hasher, tar, opts);
+      ? pipeline(source, counter, createGunzip({ chunkSize: 128 * 1024 }), hasher, tar, opts)
+      : pipeline(source, counter, hasher, tar, opts);
   // Whichever fails first is the error we report; the other must not go unhandled.
   feeding.catch(() => {});
 
@@ -139,8 +166,31 @@ export async function unpackLayer(blobPath: string, o: UnpackOptions): Promise<U
       if (symlinks.has(p)) throw new UnsafeLayerPathError(name, `would be written through the symlink ${p}`);
     }
   };
+  // Directories this unpack made and that still stand: most entries' parent is one, and
+  // skipping the recursive mkdir for it halves the syscalls of a layer of small files.
+  const madeDirs = new Set<string>(['']);
   const ensureParent = async (path: string): Promise<void> => {
-    await mkdir(abs(parentOf(path)), { recursive: true });
+    const parent = parentOf(path);
+    if (madeDirs.has(parent)) return;
+    await mkdir(abs(parent), { recursive: true });
+    for (let p = parent; p !== '' && !madeDirs.has(p); p = parentOf(p)) madeDirs.add(p);
+  };
+  /**
+   * Runs `create`, which must fail with EEXIST when `target` exists (O_EXCL, symlink, link:
+   * none of them follows a symlink at `target`); then removes what is there, as a later tar
+   * entry replaces an earlier one, and runs it again. Trying first spares every new entry an rm.
+   */
+  const createReplacing = async <T>(target: string, create: () => T | Promise<T>): Promise<T> => {
+    try {
+      return await create();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      await rm(target, { recursive: true, force: true });
+      // What went may have held directories we made: forget them all (rare, so simply).
+      madeDirs.clear();
+      madeDirs.add('');
+      return create();
+    }
   };
   const addXattrs = async (header: Header, path: string): Promise<void> => {
     for (const [name, value] of paxXattrs(header)) {
@@ -197,7 +247,6 @@ export async function unpackLayer(blobPath: string, o: UnpackOptions): Promise<U
       if (path === 'lost+found') hasLostFound = true;
       const target = abs(path);
       await ensureParent(path);
-      if (header.type !== 'directory') await rm(target, { recursive: true, force: true });
       switch (header.type) {
         case 'directory': {
           await mkdir(target, { recursive: true }).catch(async (error: NodeJS.ErrnoException) => {
@@ -206,6 +255,7 @@ export async function unpackLayer(blobPath: string, o: UnpackOptions): Promise<U
             await rm(target, { force: true });
             await mkdir(target, { recursive: true });
           });
+          madeDirs.add(path);
           await lchown(target, header.uid, header.gid);
           await chmod(target, header.mode & 0o7777);
           dirTimes.push({ path, mtime: header.mtime });
@@ -216,11 +266,25 @@ export async function unpackLayer(blobPath: string, o: UnpackOptions): Promise<U
         }
         case 'file':
         case 'contiguous-file': {
-          await pipeline(entry, createWriteStream(target, { mode: 0o600 }));
-          await lchown(target, header.uid, header.gid);
-          // After chown: chown clears setuid/setgid bits.
-          await chmod(target, header.mode & 0o7777);
-          await lutimes(target, header.mtime, header.mtime);
+          // Not pipeline(entry, createWriteStream): its stream setup and teardown per file was
+          // most of the unpack time of a layer of small files.
+          if (header.size <= SYNC_WRITE_MAX) {
+            const chunks: Buffer[] = [];
+            for await (const chunk of entry) chunks.push(chunk as Buffer);
+            const data = Buffer.concat(chunks);
+            await createReplacing(target, () => writeSmallFile(target, data, header));
+          } else {
+            const fh = await createReplacing(target, () => open(target, 'wx', 0o600));
+            try {
+              for await (const chunk of entry) await fh.writeFile(chunk as Buffer);
+              await fh.chown(header.uid, header.gid);
+              // After chown: chown clears setuid/setgid bits.
+              await fh.chmod(header.mode & 0o7777);
+              await fh.utimes(header.mtime, header.mtime);
+            } finally {
+              await fh.close();
+            }
+          }
           stats.fileBlockBytes += roundUp(header.size, BLOCK_SIZE);
           stats.inodes++;
           break;
@@ -228,12 +292,12 @@ export async function unpackLayer(blobPath: string, o: UnpackOptions): Promise<U
         case 'link': {
           const linked = normalizeEntryPath(header.linkname);
           checkParents(linked, header.linkname);
-          await link(abs(linked), target);
+          await createReplacing(target, () => link(abs(linked), target));
           await drain(entry);
           break;
         }
         case 'symlink': {
-          await symlink(header.linkname, target);
+          await createReplacing(target, () => symlink(header.linkname, target));
           await lchown(target, header.uid, header.gid);
           await lutimes(target, header.mtime, header.mtime);
           symlinks.add(path);
