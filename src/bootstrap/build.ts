@@ -10,6 +10,7 @@
  * The cache directory holds bootstrap.iso plus vmlinuz, initrd.img and manifest.json copies,
  * so a qemu host agent can use -kernel/-initrd without opening the ISO.
  */
+import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import {
   chmod,
@@ -58,6 +59,8 @@ const ISO_PATHS = {
   node: 'node/bin/node',
   tether: 'tether',
   tetherMain: 'tether/main.js',
+  /** The tether's native helper (src/tether/native), compiled statically at build time. */
+  tetherHelper: 'tether/tether-helper',
 } as const;
 
 export interface BootstrapManifest {
@@ -89,6 +92,8 @@ export interface BuildOptions {
   cacheDir?: string;
   /** Directory whose main.js is the tether; default `dist/src/tether`, else the placeholder. */
   tetherDir?: string;
+  /** C source of the tether's helper; default `src/tether/native/tether-helper.c`. */
+  helperSource?: string;
   /** Node binary for the guest; default the one running this. */
   node?: string;
   /** Build even if the cache has it (into a fresh directory, replacing the cached one). */
@@ -128,6 +133,8 @@ export async function buildBootstrap(options: BuildOptions = {}): Promise<Bootst
   const tetherDir = resolve(options.tetherDir ?? defaultTetherDir());
   if (!existsSync(join(tetherDir, 'main.js'))) throw new Error(`${tetherDir} has no main.js`);
   const epoch = options.sourceDateEpoch ?? envEpoch() ?? DEFAULT_SOURCE_DATE_EPOCH;
+  const helperSource = resolve(options.helperSource ?? join(repoRoot(), 'src/tether/native/tether-helper.c'));
+  const helperSha = await sha256File(helperSource);
 
   const runtime = await nodeRuntime(options.node);
   const nodeSha = await sha256File(runtime.node);
@@ -141,11 +148,18 @@ export async function buildBootstrap(options: BuildOptions = {}): Promise<Bootst
     cmdline: KERNEL_CMDLINE,
     volumeId: VOLUME_ID,
     // The init script's text, so editing it needs no RECIPE_VERSION bump.
-    init: renderInit({ modules: ['*'], nodePath: ISO_PATHS.node, tetherMain: ISO_PATHS.tetherMain }),
+    init: renderInit({
+      modules: ['*'],
+      nodePath: ISO_PATHS.node,
+      tetherMain: ISO_PATHS.tetherMain,
+      helperPath: ISO_PATHS.tetherHelper,
+    }),
     epoch,
     node: nodeSha,
     libraries,
     tether: await sha256Tree(tetherDir),
+    // The helper's source, not its binary: gcc's output is not byte-stable across hosts.
+    tetherHelper: helperSha,
   });
   const dir = join(cacheDir, hash);
   const files = {
@@ -181,6 +195,7 @@ export async function buildBootstrap(options: BuildOptions = {}): Promise<Bootst
       libraries: runtime.libraries,
       nodePath: ISO_PATHS.node,
       tetherMain: ISO_PATHS.tetherMain,
+      tetherHelper: ISO_PATHS.tetherHelper,
       mtime: epoch,
     });
     const manifest: BootstrapManifest = {
@@ -208,11 +223,14 @@ export async function buildBootstrap(options: BuildOptions = {}): Promise<Bootst
         `DEFAULT vch\nPROMPT 0\nTIMEOUT 0\nLABEL vch\n  KERNEL /${ISO_PATHS.kernel}\n  INITRD /${ISO_PATHS.initrd}\n  APPEND ${KERNEL_CMDLINE}\n`,
       ),
     ]);
+    const helperBinary = join(work, 'tether-helper');
+    await compileHelper(helperSource, helperBinary);
     const grafts = new Map<string, string>([
       [ISO_PATHS.kernel, join(work, 'vmlinuz')],
       [ISO_PATHS.initrd, join(work, 'initrd.img')],
       [ISO_PATHS.node, runtime.node],
       [ISO_PATHS.tether, tetherDir],
+      [ISO_PATHS.tetherHelper, helperBinary],
       [MANIFEST_NAME, join(work, 'manifest.json')],
       ['isolinux', join(stage, 'isolinux')],
     ]);
@@ -235,6 +253,19 @@ export async function buildBootstrap(options: BuildOptions = {}): Promise<Bootst
     await rm(work, { recursive: true, force: true });
     throw err;
   }
+}
+
+/**
+ * The helper, static (glibc's static libc covers its syscalls; the pty functions it uses
+ * need no NSS), so it runs in the initramfs and in any container root alike.
+ */
+async function compileHelper(source: string, output: string): Promise<void> {
+  await new Promise<void>((res, rej) => {
+    execFile('gcc', ['-static', '-O2', '-s', '-o', output, source], (err, _out, stderr) => {
+      if (err) rej(new Error(`gcc ${source}: ${stderr.trim() || err.message}`));
+      else res();
+    });
+  });
 }
 
 /** Removes all but the `keep` most recently used images (by their manifest's mtime). */

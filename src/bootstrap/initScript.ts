@@ -12,6 +12,11 @@ export interface InitOptions {
   tetherMain: string;
   /** Node binary, relative to the CD's root. */
   nodePath: string;
+  /**
+   * The tether's helper, relative to the CD's root: when the CD has it, it is PID 1 (`init`
+   * mode reaps the orphans Node would leave as zombies) and runs Node as its child.
+   */
+  helperPath?: string;
 }
 
 export function renderInit(o: InitOptions): string {
@@ -41,6 +46,10 @@ until [ -f ${GUEST_MOUNT}/${MANIFEST_NAME} ]; do
   [ $tries -ge 1000 ] && fail "no bootstrap CD found"
   usleep 10000
 done
-exec ${GUEST_MOUNT}/${o.nodePath} ${GUEST_MOUNT}/${o.tetherMain}
+${
+  o.helperPath
+    ? `[ -x ${GUEST_MOUNT}/${o.helperPath} ] && exec ${GUEST_MOUNT}/${o.helperPath} init -- ${GUEST_MOUNT}/${o.nodePath} ${GUEST_MOUNT}/${o.tetherMain}\n`
+    : ''
+}exec ${GUEST_MOUNT}/${o.nodePath} ${GUEST_MOUNT}/${o.tetherMain}
 `;
 }

@@ -22,6 +22,8 @@ export interface InitramfsInputs {
   /** CD-relative paths init hands over to. */
   nodePath: string;
   tetherMain: string;
+  /** CD-relative path of the tether's helper, PID 1 when present (see initScript.ts). */
+  tetherHelper?: string;
   /** mtime of every entry, seconds since the epoch. */
   mtime: number;
 }
@@ -62,6 +64,7 @@ export async function initramfsEntries(i: InitramfsInputs): Promise<CpioEntry[]>
     modules: i.modules.map((m) => `${m.name}.ko`),
     nodePath: i.nodePath,
     tetherMain: i.tetherMain,
+    helperPath: i.tetherHelper,
   });
   return [
     { path: 'init', type: 'file', data: Buffer.from(init), mode: 0o755 },

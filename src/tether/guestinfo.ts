@@ -110,6 +110,8 @@ export class GuestInfo {
   private readonly pending: Pending[] = [];
   private buffered = '';
   private closed = false;
+  /** The last write: each waits for the one before (see call). */
+  private writing: Promise<unknown> = Promise.resolve();
 
   private constructor(private readonly handle: FileHandle) {
     void this.readLoop();
@@ -153,7 +155,11 @@ export class GuestInfo {
     if (this.closed) throw new Error('guestinfo channel closed');
     const line = encodeRequest(r);
     const reply = new Promise<string | null>((resolve, reject) => this.pending.push({ resolve, reject }));
-    await this.handle.write(line);
+    // Writes run on libuv's thread pool: concurrent ones could reach the port in any order,
+    // and replies are matched to calls by order. So each write waits for the previous one.
+    const write = this.writing.then(() => this.handle.write(line));
+    this.writing = write.catch(() => undefined);
+    await write;
     return reply;
   }
 

@@ -20,10 +20,14 @@ export class MainProcess {
   private started: Promise<LaunchedProcess> | undefined;
   private status: ExitStatus | undefined;
   private readonly exitWaiters: Array<(s: ExitStatus) => void> = [];
+  /** Why the process could not start (Docker's message), when it could not. */
+  failure: string | undefined;
 
   constructor(
     readonly spec: ProcessSpec,
     private readonly launcher: Launcher,
+    /** Told the pid once the process runs (the VM reports it as status `running`). */
+    private readonly onStarted: (pid: number) => void = () => {},
   ) {}
 
   /** Starts the process if need be; rejects (with ExecError) if it cannot start. */
@@ -62,10 +66,12 @@ export class MainProcess {
     } catch (err) {
       // A main process that cannot start is a container that exited (127 when not found).
       const exitCode = err instanceof ExecError ? err.exitCode : 126;
+      this.failure = (err as Error).message;
       setImmediate(() => this.finish({ exitCode }));
       throw err;
     }
     proc.exited.then((status) => this.finish(status));
+    this.onStarted(proc.pid);
     return proc;
   }
 

@@ -27,6 +27,11 @@ export interface LauncherOptions {
   rootDir: string;
   /** The tether-helper binary (src/tether/native): pseudo-terminals, supplementary groups. */
   helperPath: string;
+  /**
+   * Run processes inside rootDir (the helper chroots): a VM's container root. Without it
+   * (on the host: tests, bench) rootDir only supplies the image's passwd, group and PATH.
+   */
+  chroot?: boolean;
 }
 
 export type Launcher = (spec: ProcessSpec) => Promise<LaunchedProcess>;
@@ -52,10 +57,15 @@ export function createLauncher(options: LauncherOptions): Launcher {
       throw new ExecError(`chdir to cwd ("${cwd}") set in config.json failed: no such file or directory`, 126);
     }
     const file = lookPath(spec.argv[0], env.PATH, cwd, fsProbe(options.rootDir));
-    if (tty) return launchOnPty(options.helperPath, file, spec, user, env, cwd);
-    if (user.groups.length > 0) {
-      const args = ['exec', ...credentialArgs(user), '--', file, ...spec.argv];
-      return wrapPipes(await spawned(spawn(options.helperPath, args, { cwd, env, stdio: 'pipe' })));
+    // In a VM the container's root is a mount beside the tether's own files: the helper
+    // chroots into it and changes to cwd there, so the tether itself keeps its view.
+    const rooted = options.chroot === true && options.rootDir !== '/';
+    const place = rooted ? ['-r', options.rootDir, '-d', cwd] : [];
+    const spawnCwd = rooted ? '/' : cwd;
+    if (tty) return launchOnPty(options.helperPath, file, spec, user, env, spawnCwd, place);
+    if (rooted || user.groups.length > 0) {
+      const args = ['exec', ...place, ...credentialArgs(user), '--', file, ...spec.argv];
+      return wrapPipes(await spawned(spawn(options.helperPath, args, { cwd: spawnCwd, env, stdio: 'pipe' })));
     }
     const child = spawn(file, spec.argv.slice(1), {
       argv0: spec.argv[0],
@@ -129,9 +139,10 @@ async function launchOnPty(
   user: { uid: number; gid: number; groups: number[] },
   env: Record<string, string>,
   cwd: string,
+  place: string[],
 ): Promise<LaunchedProcess> {
   const size = `${spec.rows || 24},${spec.cols || 80}`;
-  const args = ['pty', ...credentialArgs(user), '-s', size, '--', file, ...spec.argv];
+  const args = ['pty', ...place, ...credentialArgs(user), '-s', size, '--', file, ...spec.argv];
   const helper = await spawned(spawn(helperPath, args, { cwd, env, stdio: ['pipe', 'pipe', 'pipe', 'pipe'] }));
   const control = helper.stdio[3] as Duplex;
   control.on('error', () => {});

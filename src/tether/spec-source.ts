@@ -21,7 +21,8 @@ export interface SpecSource {
 /** Where the tether reports status (guestinfo in a VM); optional on the host. */
 export interface StatusSink {
   started(pid: number): Promise<void>;
-  exited(status: ExitStatus): Promise<void>;
+  /** `error` says why the process never started, when it did not. */
+  exited(status: ExitStatus & { error?: string }): Promise<void>;
 }
 
 export class JsonFileSpecSource implements SpecSource {

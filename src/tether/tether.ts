@@ -1,5 +1,6 @@
+import type { Duplex } from 'node:stream';
 import { MainProcess } from './main-process';
-import { createLauncher } from './process-launcher';
+import { createLauncher, type Launcher } from './process-launcher';
 import { FrameConnection } from './protocol/connection';
 import type { ExitStatus } from './protocol/messages';
 import { SessionHost } from './session-host';
@@ -9,10 +10,20 @@ import { openTransport, type TransportAddress } from './transport';
 export interface TetherOptions {
   spec: SpecSource;
   status?: StatusSink;
-  transport: TransportAddress;
+  /** Where the backchannel is, or a function that opens it (a VM's virtio-serial port). */
+  transport: TransportAddress | (() => Promise<Duplex>);
   rootDir: string;
+  /** Processes run chrooted into rootDir (in a VM); see LauncherOptions.chroot. */
+  chroot?: boolean;
   helperPath: string;
   log?: (message: string) => void;
+  /**
+   * Resolves when processes may start (a VM's root is still being mounted while the
+   * backchannel connects); a rejection fails every start with its message.
+   */
+  ready?: Promise<void>;
+  /** Called after each hello is answered: the VCH can reach the tether. */
+  onConnected?: () => void;
 }
 
 /**
@@ -23,18 +34,29 @@ export interface TetherOptions {
 export async function runTether(options: TetherOptions): Promise<ExitStatus> {
   const log = options.log ?? (() => {});
   const spec = await options.spec.read();
-  const launcher = createLauncher({ rootDir: options.rootDir, helperPath: options.helperPath });
-  const main = new MainProcess(spec.process, launcher);
+  const launch = createLauncher({
+    rootDir: options.rootDir,
+    helperPath: options.helperPath,
+    chroot: options.chroot,
+  });
+  const ready = options.ready;
+  const launcher: Launcher = ready ? async (p) => ready.then(() => launch(p)) : launch;
+  const main = new MainProcess(spec.process, launcher, (pid) => {
+    options.status?.started(pid).catch((err: Error) => log(`status: ${err.message}`));
+  });
+  const transport = options.transport;
+  const open = typeof transport === 'function' ? transport : () => openTransport(transport);
   let stopped = false;
 
   const serve = async (): Promise<void> => {
     let delay = 50;
     while (!stopped) {
       try {
-        const conn = new FrameConnection(await openTransport(options.transport));
+        const conn = new FrameConnection(await open());
         const closed = new Promise<void>((resolve) => conn.onClose(() => resolve()));
         const host = new SessionHost(conn, { vmId: spec.vmId, containerId: spec.containerId, main, launcher, log });
         await host.handshake();
+        options.onConnected?.();
         delay = 50;
         await closed;
       } catch (err) {
@@ -48,6 +70,7 @@ export async function runTether(options: TetherOptions): Promise<ExitStatus> {
 
   const status = await main.exited();
   stopped = true;
-  await options.status?.exited(status);
-  return status;
+  const reported: ExitStatus & { error?: string } = main.failure ? { ...status, error: main.failure } : status;
+  await options.status?.exited(reported);
+  return reported;
 }

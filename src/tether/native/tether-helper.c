@@ -14,6 +14,17 @@
  *     A PID-1 (or child-subreaper) wrapper: runs the command (the tether) and reaps every
  *     orphan that is re-parented to it. The tether's own children stay the tether's, so
  *     their exit statuses are never taken from it. Exits as the command did.
+ *   pty and exec also take [-r root] [-d dir]: chroot to root and chdir to dir (inside it)
+ *     before the credentials change, so the command runs in the container's root.
+ *
+ *   The VM's own chores, each one exec instead of one busybox per step:
+ *   tether-helper run -- STEP [';' STEP]...   the steps in order, stopping at the first failure:
+ *     mount SOURCE TARGET FSTYPE ro|rw DATA   mount(2) (TARGET made if missing; DATA "-": none;
+ *                                             FSTYPE "bind": a bind mount of SOURCE)
+ *     mkdir PATH                              mkdir -p
+ *     reseed HEX                              credits the bytes to the kernel's pool (RNDADDENTROPY)
+ *     settime MS                              CLOCK_REALTIME := MS since the epoch
+ *   tether-helper poweroff        sync, then reboot(RB_POWER_OFF).
  *
  * Static, libc only, so the bootstrap image can carry it beside Node.
  */
@@ -26,7 +37,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/random.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -50,6 +66,7 @@ static void die(const char *what) {
 }
 
 struct creds {
+  const char *root, *dir;
   int set_uid, set_gid, set_groups;
   uid_t uid;
   gid_t gid;
@@ -70,6 +87,9 @@ static int parse_groups(const char *list, struct creds *c) {
 
 /* Groups first, then gid, then uid: once uid is dropped the others are no longer allowed. */
 static int apply_creds(const struct creds *c) {
+  /* The root first: chroot needs the privileges the credentials are about to drop. */
+  if (c->root && (chroot(c->root) < 0 || chdir("/") < 0)) return -1;
+  if (c->dir && chdir(c->dir) < 0) return -1;
   if (c->set_groups || c->set_uid) {
     if (setgroups((size_t)c->ngroups, c->groups) < 0) return -1;
   }
@@ -290,6 +310,101 @@ static int run_init(char **argv) {
   }
 }
 
+static int mkdir_p(const char *path) {
+  char buf[4096];
+  if (strlen(path) >= sizeof buf) return -1;
+  strcpy(buf, path);
+  for (char *p = buf + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = 0;
+    if (mkdir(buf, 0755) < 0 && errno != EEXIST) return -1;
+    *p = '/';
+  }
+  return mkdir(buf, 0755) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+static int step_mount(char **a) {
+  unsigned long flags = strcmp(a[3], "ro") == 0 ? MS_RDONLY : 0;
+  int bind = strcmp(a[2], "bind") == 0;
+  if (bind) flags |= MS_BIND; /* (read-only binds would need a remount: not needed yet) */
+  if (mkdir_p(a[1]) < 0) {
+    fprintf(stderr, "mkdir %s: %s\n", a[1], strerror(errno));
+    return 1;
+  }
+  if (mount(a[0], a[1], bind ? NULL : a[2], flags, strcmp(a[4], "-") == 0 ? NULL : a[4]) < 0) {
+    fprintf(stderr, "mount %s on %s (%s): %s\n", a[0], a[1], a[2], strerror(errno));
+    return 1;
+  }
+  return 0;
+}
+
+static int run_reseed(const char *hex);
+static int run_settime(const char *ms_text);
+
+/*
+ * The VM's setup as one exec: in a freshly restored clone under TCG every exec is costly
+ * (nothing is translated yet), so the steps are batched rather than one helper each.
+ */
+static int run_steps(char **argv, int n) {
+  int i = 0;
+  while (i < n) {
+    int end = i;
+    while (end < n && strcmp(argv[end], ";") != 0) end++;
+    int count = end - i, rc = 125;
+    const char *op = argv[i];
+    if (strcmp(op, "mount") == 0 && count == 6) rc = step_mount(argv + i + 1);
+    else if (strcmp(op, "mkdir") == 0 && count == 2) {
+      rc = mkdir_p(argv[i + 1]) < 0 ? 1 : 0;
+      if (rc) fprintf(stderr, "mkdir %s: %s\n", argv[i + 1], strerror(errno));
+    } else if (strcmp(op, "reseed") == 0 && count == 2) rc = run_reseed(argv[i + 1]);
+    else if (strcmp(op, "settime") == 0 && count == 2) rc = run_settime(argv[i + 1]);
+    else fprintf(stderr, "bad step: %s\n", op);
+    if (rc != 0) return rc;
+    i = end + 1;
+  }
+  return 0;
+}
+
+static int hexval(char c) {
+  return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* A write to /dev/urandom mixes bytes in without crediting them; the ioctl credits them too. */
+static int run_reseed(const char *hex) {
+  size_t len = strlen(hex) / 2;
+  if (len == 0 || len > 512) return 125;
+  struct {
+    struct rand_pool_info info;
+    unsigned char buf[512];
+  } req;
+  for (size_t i = 0; i < len; i++) {
+    int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return 125;
+    req.buf[i] = (unsigned char)(hi << 4 | lo);
+  }
+  req.info.entropy_count = (int)(len * 8);
+  req.info.buf_size = (int)len;
+  int fd = open("/dev/urandom", O_WRONLY | O_CLOEXEC);
+  if (fd < 0) die("/dev/urandom");
+  if (ioctl(fd, RNDADDENTROPY, &req.info) < 0 && write(fd, req.buf, len) < 0) die("reseed");
+  close(fd);
+  return 0;
+}
+
+static int run_settime(const char *ms_text) {
+  long long ms = strtoll(ms_text, NULL, 10);
+  struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+  if (clock_settime(CLOCK_REALTIME, &ts) < 0) die("clock_settime");
+  return 0;
+}
+
+static int run_poweroff(void) {
+  sync();
+  reboot(RB_POWER_OFF);
+  die("reboot");
+  return 1;
+}
+
 static void usage(void) {
   fprintf(stderr, "usage: tether-helper pty|exec [-u uid] [-g gid] [-G gids] [-s rows,cols] -- file argv0 args...\n"
                   "       tether-helper init -- command args...\n");
@@ -299,6 +414,7 @@ static void usage(void) {
 int main(int argc, char **argv) {
   if (argc < 2) usage();
   const char *mode = argv[1];
+  if (strcmp(mode, "poweroff") == 0) return run_poweroff();
   struct creds c = {0};
   unsigned rows = 24, cols = 80;
   int i = 2;
@@ -307,6 +423,8 @@ int main(int argc, char **argv) {
     if (strcmp(argv[i], "-u") == 0) c.set_uid = 1, c.uid = (uid_t)strtoul(argv[++i], NULL, 10);
     else if (strcmp(argv[i], "-g") == 0) c.set_gid = 1, c.gid = (gid_t)strtoul(argv[++i], NULL, 10);
     else if (strcmp(argv[i], "-G") == 0) parse_groups(argv[++i], &c);
+    else if (strcmp(argv[i], "-r") == 0) c.root = argv[++i];
+    else if (strcmp(argv[i], "-d") == 0) c.dir = argv[++i];
     else if (strcmp(argv[i], "-s") == 0) {
       if (sscanf(argv[++i], "%u,%u", &rows, &cols) != 2) usage();
     } else usage();
@@ -318,6 +436,7 @@ int main(int argc, char **argv) {
     if (nrest < 1) usage();
     return run_init(rest);
   }
+  if (strcmp(mode, "run") == 0) return run_steps(rest, nrest);
   if (nrest < 2) usage(); /* file, then argv[0] */
   if (strcmp(mode, "pty") == 0) return run_pty(&c, (unsigned short)rows, (unsigned short)cols, rest);
   if (strcmp(mode, "exec") == 0) return run_exec(&c, rest);

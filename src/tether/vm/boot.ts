@@ -1,0 +1,173 @@
+/**
+ * The tether as a container VM's init (docs/container-vm.md, guest side). In the template:
+ * warm up, then freeze; the `freeze` call returns in each clone. In a clone (or on a cold
+ * boot of a container VM, e.g. a restart): identity, seed, clock and spec from guestinfo,
+ * the container's disks stacked into its root while the backchannel connects, status
+ * `created` once both are done, the main process on the first attach, its exit reported,
+ * then power off.
+ *
+ * Never hangs and never lets Node exit: any failure before the process runs becomes
+ * status `exited` (125, with the reason) and a power-off.
+ */
+import { readdir } from 'node:fs/promises';
+import { findVirtioPort, GuestInfo } from '../guestinfo';
+import { ExecError } from '../path-lookup';
+import { type ContainerVmSpec, parseContainerVmSpec } from '../protocol/containerSpec';
+import { runTether } from '../tether';
+import { waitForDisks } from './disks';
+import { applyIdentity } from './identity';
+import { CONTAINER_ROOT, DEVPTS_STEP, rootSteps, runSteps, type Step } from './rootfs';
+import { GuestInfoStatus } from './status';
+import { cloneSteps, powerOff } from './system';
+import { VirtioPort } from './virtio-port';
+
+export const BACKCHANNEL_PORT_NAME = 'org.vch.backchannel';
+/** Hot-added disks show up ~0.2 s after the hypervisor adds them; this is for a slow host. */
+const DISK_TIMEOUT_MS = 60_000;
+
+export interface VmOptions {
+  helperPath: string;
+  log: (message: string) => void;
+}
+
+/** What keeps the container from starting: reported as exited with this code. */
+class StartError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Everything a clone will need, done once in the template so no clone pays for it: the
+ * modules are loaded (main.js requires them all), the helper is paged in and
+ * child_process warmed by a real exec, the spec parser and sysfs reads run once.
+ */
+async function warmUp(helperPath: string): Promise<void> {
+  await runSteps(helperPath, [DEVPTS_STEP, ['mkdir', '/run/vch/layers']]);
+  await readdir('/sys/block');
+  parseContainerVmSpec(
+    JSON.stringify({
+      id: '0'.repeat(64),
+      name: 'warm',
+      hostname: 'warm',
+      process: { argv: ['true'] },
+      openStdin: false,
+      stdinOnce: false,
+      layers: [{ unit: 0, diffId: 'sha256:' }],
+      rwDisk: { unit: 1 },
+    }),
+  );
+}
+
+export async function runVm(options: VmOptions): Promise<never> {
+  const { helperPath, log } = options;
+  // Monotonic: the clone's wall clock jumps when it is set.
+  let t0 = performance.now();
+  const since = (): string => `${Math.round(performance.now() - t0)} ms`;
+  const guestInfo = await GuestInfo.open();
+  const status = new GuestInfoStatus(guestInfo);
+  try {
+    const role = await guestInfo.get('guestinfo.vch.role');
+    const cloned = role === 'template';
+    if (cloned) {
+      await warmUp(helperPath);
+      log(`template warm (uptime ${process.uptime().toFixed(2)} s): freezing`);
+      await guestInfo.freeze();
+      t0 = performance.now(); // times from here on are the clone's own
+      log('cloned');
+    } else {
+      // A cold boot (a restart): the template's warm-up was never done here.
+      await warmUp(helperPath).catch((err: Error) => log(`warm-up: ${err.message}`));
+    }
+    const [seed, clock, specText] = await Promise.all([
+      guestInfo.get('guestinfo.vch.seed'),
+      guestInfo.get('guestinfo.vch.clock'),
+      guestInfo.get('guestinfo.vch.spec'),
+    ]);
+    log(`identity read (${since()})`);
+    if (!specText) throw new StartError('no guestinfo.vch.spec', 125);
+    let spec: ContainerVmSpec;
+    try {
+      spec = parseContainerVmSpec(specText);
+    } catch (err) {
+      throw new StartError((err as Error).message, 125);
+    }
+
+    // The root is built while the backchannel connects: a process starts once it is ready.
+    // Seed and clock are the clone's: a cold boot (a restart) has its own entropy and reads
+    // the time from the RTC, where the clone-time values would be stale.
+    const first = cloned ? cloneSteps(seed, clock, log) : [];
+    const root = setUpRoot(spec, helperPath, first, (m) => log(`${m} (${since()})`));
+    let rootFailed = (_err: Error): void => {};
+    const failed = new Promise<never>((_, reject) => {
+      rootFailed = reject;
+    });
+    const ready = root.then(
+      () => undefined,
+      (err: Error) => {
+        rootFailed(new StartError(err.message, 125));
+        throw new ExecError(err.message, 125);
+      },
+    );
+    ready.catch(() => undefined); // handled through `failed`; no unhandled rejection
+    let connected = false;
+    const reportCreated = (): void => {
+      ready.then(
+        () => status.created().catch((err: Error) => log(`status: ${err.message}`)),
+        () => undefined,
+      );
+    };
+    const sink = {
+      started: (pid: number) => {
+        log(`main process ${pid} started (${since()})`);
+        return status.started(pid);
+      },
+      exited: (s: Parameters<GuestInfoStatus['exited']>[0]) => status.exited(s),
+    };
+    const port = await VirtioPort.open(await findVirtioPort(BACKCHANNEL_PORT_NAME));
+    const exit = await Promise.race([
+      failed,
+      runTether({
+        spec: { read: async () => ({ vmId: spec.id, containerId: spec.id, process: spec.process }) },
+        status: sink,
+        transport: () => port.connect(),
+        rootDir: CONTAINER_ROOT,
+        chroot: true,
+        helperPath,
+        log,
+        ready,
+        onConnected: () => {
+          if (connected) return;
+          connected = true;
+          log(`backchannel up (${since()})`);
+          reportCreated();
+        },
+      }),
+    ]);
+    log(`main process exited ${exit.exitCode}`);
+    // Let the last frames (Eof, Exit) reach the VCH before the power goes.
+    await new Promise((r) => setTimeout(r, 100));
+  } catch (err) {
+    const exitCode = err instanceof StartError ? err.exitCode : 125;
+    log(`cannot run the container: ${(err as Error).message}`);
+    await status.exited({ exitCode, error: (err as Error).message }).catch((e: Error) => log(`status: ${e.message}`));
+  }
+  return powerOff(helperPath, log);
+}
+
+/** Clock and seed, then the disks into the root, in one helper exec; then the names. */
+async function setUpRoot(
+  spec: ContainerVmSpec,
+  helperPath: string,
+  first: Step[],
+  log: (m: string) => void,
+): Promise<void> {
+  const disks = await waitForDisks([...spec.layers.map((l) => l.unit), spec.rwDisk.unit], DISK_TIMEOUT_MS);
+  log('disks found');
+  await runSteps(helperPath, [...first, ...rootSteps(spec, disks)]);
+  await applyIdentity(spec, CONTAINER_ROOT);
+  log('root ready');
+}

@@ -1,0 +1,41 @@
+/**
+ * `guestinfo.vch.status`: how the port layer learns the container's state (it watches the
+ * VM's extraConfig). Writes are chained so they land in the order they were made.
+ */
+import type { GuestInfo } from '../guestinfo';
+import type { ExitStatus } from '../protocol/messages';
+import type { StatusSink } from '../spec-source';
+
+export const STATUS_KEY = 'guestinfo.vch.status';
+
+export type ContainerVmStatus =
+  | { state: 'created' }
+  | { state: 'running'; pid: number; startedAt: string }
+  | { state: 'exited'; exitCode: number; finishedAt: string; signal?: string; error?: string };
+
+export class GuestInfoStatus implements StatusSink {
+  private last: Promise<void> = Promise.resolve();
+
+  constructor(private readonly guestInfo: GuestInfo) {}
+
+  report(status: ContainerVmStatus): Promise<void> {
+    const write = this.last.then(() => this.guestInfo.set(STATUS_KEY, JSON.stringify(status)));
+    this.last = write.catch(() => undefined);
+    return write;
+  }
+
+  created(): Promise<void> {
+    return this.report({ state: 'created' });
+  }
+
+  started(pid: number): Promise<void> {
+    return this.report({ state: 'running', pid, startedAt: new Date().toISOString() });
+  }
+
+  exited(status: ExitStatus & { error?: string }): Promise<void> {
+    const s: ContainerVmStatus = { state: 'exited', exitCode: status.exitCode, finishedAt: new Date().toISOString() };
+    if (status.signal) s.signal = status.signal;
+    if (status.error) s.error = status.error;
+    return this.report(s);
+  }
+}
