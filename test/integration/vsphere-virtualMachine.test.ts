@@ -12,6 +12,7 @@ import {
   InvalidArgumentError,
   InvalidPowerStateError,
   ManagedObjectNotFoundError,
+  TaskInProgressError,
   VimFault,
 } from '../../src/vsphere/faults';
 import { type Datacenter, Inventory } from '../../src/vsphere/inventory';
@@ -434,3 +435,30 @@ async function until(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
     await new Promise((r) => setTimeout(r, 25));
   }
 }
+
+describe('busy VMs', () => {
+  test('an operation on a VM with a task in progress is TaskInProgress naming that task', async () => {
+    const vm = await newVm();
+    const { task } = await client.invoke('CreateTask', client.serviceContent.taskManager!, {
+      obj: vm,
+      taskTypeId: 'com.example.vch.test',
+      cancelable: false,
+    });
+    try {
+      await client.invoke('SetTaskState', task, { state: 'running' });
+      for (const op of [
+        () => powerOn(ctx, vm),
+        () => setExtraConfig(ctx, vm, { 'vch.test.busy': '1' }),
+        () => destroyVM(ctx, vm),
+      ]) {
+        const err = await op().catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(TaskInProgressError);
+        expect((err as TaskInProgressError).task).toEqual({ type: 'Task', value: task.value });
+      }
+    } finally {
+      await client.invoke('SetTaskState', task, { state: 'success' }).catch(() => undefined);
+    }
+    await powerOn(ctx, vm);
+    expect(await powerState(ctx, vm)).toBe('poweredOn');
+  });
+});

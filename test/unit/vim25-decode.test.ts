@@ -5,6 +5,7 @@ import {
   faultFromSoap,
   InvalidLoginError,
   isFault,
+  TaskInProgressError,
 } from '../../src/vsphere/faults';
 import {
   type DecodedResponse,
@@ -217,6 +218,18 @@ describe.each(['fast', 'saxes'] as const)('ResponseDecoder (%s tokenizer)', (p) 
     expect(err).toBeInstanceOf(FileNotFoundError);
     expect(isFault(err, 'FileFault')).toBe(true);
     if (isFault(err, 'FileNotFound')) expect(err.file).toBe('[ds] x');
+  });
+
+  test('TaskInProgress detail: the busy task decoded as a managed object reference', () => {
+    const xml =
+      `${ENV_OPEN}<soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>Another task is already in progress.</faultstring>` +
+      '<detail><TaskInProgressFault xmlns="urn:vim25" xsi:type="TaskInProgress"><task type="Task">task-42</task></TaskInProgressFault></detail>' +
+      `</soapenv:Fault>${ENV_CLOSE}`;
+    const r = decodeResponse(vim25, 'PowerOnVM_Task', xml);
+    if (r.kind !== 'fault') throw new Error('expected a fault');
+    const err = faultFromSoap(r.fault);
+    expect(err).toBeInstanceOf(TaskInProgressError);
+    expect((err as TaskInProgressError).task).toEqual({ type: 'Task', value: 'task-42' });
   });
 
   test('unknown faults keep the raw detail', () => {

@@ -1,7 +1,7 @@
 // vcsim for the VCH box: govmomi's vCenter simulator (Debian's 0.24.2) with the model, TLS,
 // credentials and datastore folder chosen by flags, plus the package extensions compiled in
 // by build.ts (InstantClone_Task, vSphere's extraConfig semantics, retrieval paging, running
-// tasks). When ready it prints one JSON line on stdout; it exits on SIGINT/SIGTERM and when
+// tasks, TaskInProgress on busy VMs). When ready it prints one JSON line on stdout; it exits on SIGINT/SIGTERM and when
 // stdin reaches EOF, so it never outlives the process that started it.
 
 package main
@@ -153,6 +153,7 @@ func run(o *options) error {
 		return err
 	}
 	simulator.InstallVCHExtensions()
+	simulator.InstallTaskInProgress(m.Service)
 
 	cert, err := selfSignedCert(o.listen)
 	if err != nil {
