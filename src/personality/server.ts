@@ -9,9 +9,15 @@ import net from 'node:net';
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import type { PortLayer } from '../portlayer/api';
+import { EventBus } from './containers/event-bus';
+import { ExecRegistry } from './containers/exec-registry';
+import { markUpgraded, readUpgradeBody } from './containers/hijack';
 import { errorHandler, pageNotFound } from './errors';
 import { defaultLogger, requestLogger } from './logging';
 import { authRoutes } from './routes/auth';
+import { containerRoutes } from './routes/containers';
+import { eventRoutes } from './routes/events';
+import { execRoutes } from './routes/exec';
 import { imageRoutes } from './routes/images';
 import { commonHeaders, systemRoutes } from './routes/system';
 import { apiVersionMiddleware } from './versioning';
@@ -60,6 +66,13 @@ export function createApp(options: PersonalityOptions, log: Logger): Express {
   app.use(systemRoutes(options.system));
   app.use(imageRoutes(options.images));
   app.use(authRoutes(options.auth));
+  // One bus and one exec table per app: the container routes publish lifecycle events,
+  // `/events` streams them; exec instances live between create and start here.
+  const events = new EventBus();
+  const execs = new ExecRegistry();
+  app.use(containerRoutes({ containers: options.containers, images: options.images, events, execs }));
+  app.use(execRoutes({ containers: options.containers, events, execs }));
+  app.use(eventRoutes(events));
 
   app.use(pageNotFound);
   app.use(errorHandler(log));
@@ -91,6 +104,31 @@ export function createPersonality(options: PersonalityOptions): Personality {
       // Pulls and attached streams are long: no request timeout; idle keep-alives still close.
       server.requestTimeout = 0;
       server.headersTimeout = 60_000;
+      // Attach and exec start ask to upgrade to raw TCP; Node gives such requests to this
+      // event with the socket off the HTTP parser. They go through the app like any other, and
+      // a route that hijacks writes `101` itself; any other answer closes the connection.
+      server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+        socket.on('error', () => socket.destroy());
+        markUpgraded(req);
+        readUpgradeBody(req, socket, head, options.bodyLimitBytes ?? 1024 * 1024).then(
+          (body) => {
+            (req as http.IncomingMessage & { body?: unknown }).body = body;
+            const res = new http.ServerResponse(req);
+            res.shouldKeepAlive = false;
+            res.assignSocket(socket);
+            res.once('finish', () => socket.end());
+            app(req, res);
+          },
+          (err: unknown) => {
+            const message = JSON.stringify({
+              message: `invalid request body: ${err instanceof Error ? err.message : err}`,
+            });
+            socket.end(
+              `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(message)}\r\nConnection: close\r\n\r\n${message}`,
+            );
+          },
+        );
+      });
       server.on('clientError', (_err, socket) => {
         // Malformed HTTP: answer 400 if the socket still can, never throw.
         if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');

@@ -367,6 +367,25 @@ export interface ContainerCreateSpec {
   /** Extra `/etc/hosts` lines (`host:ip` as Docker's ExtraHosts). */
   readonly extraHosts?: readonly string[];
   readonly dns?: readonly string[];
+  /** Remove the container once its main process exits (`docker run --rm`); the service does it. */
+  readonly autoRemove?: boolean;
+  /** What the service does when the main process exits; default `no`. */
+  readonly restartPolicy?: RestartPolicy;
+  /** The container VM's size; absent fields take the VCH's defaults. */
+  readonly resources?: ContainerResources;
+}
+
+/** Docker's restart policies; `maximumRetryCount` only means something with `on-failure`. */
+export interface RestartPolicy {
+  readonly name: 'no' | 'always' | 'on-failure' | 'unless-stopped';
+  readonly maximumRetryCount?: number;
+}
+
+/** A container VM's size, from Docker's HostConfig (NanoCpus → vCPUs, Memory → bytes of RAM). */
+export interface ContainerResources {
+  /** CPUs in billionths (`--cpus 1.5` → 1_500_000_000); the VM gets ceil(nanoCpus / 1e9) vCPUs. */
+  readonly nanoCpus?: number;
+  readonly memoryBytes?: number;
 }
 
 export interface ContainerCreateResult {
@@ -428,6 +447,63 @@ export interface ContainerDetails extends ContainerSummary {
   readonly config: ContainerConfig;
   /** The container VM, for the vSphere administrator (`name-shortid`, moref). */
   readonly vm: { readonly name: string; readonly moref: string };
+  /** Host-side settings as created (or updated); absent fields read as Docker's defaults. */
+  readonly hostConfig?: {
+    readonly autoRemove?: boolean;
+    readonly restartPolicy?: RestartPolicy;
+    readonly resources?: ContainerResources;
+  };
+  /** Times the service restarted the container under its restart policy. */
+  readonly restartCount?: number;
+}
+
+/** One piece of a container's output as kept for `docker logs`. */
+export interface ContainerLogEntry {
+  readonly stream: 'stdout' | 'stderr';
+  readonly time: Date;
+  readonly data: Buffer;
+}
+
+export interface ContainerLogOptions {
+  /** Keep delivering output as it comes until the container stops or `close()`. */
+  readonly follow: boolean;
+  /** Called with each entry after the backlog, in order (only with follow). */
+  readonly onEntry?: (entry: ContainerLogEntry) => void;
+}
+
+export interface ContainerLogs {
+  /** Output so far, oldest first. Filtering (since, until, tail) is the personality's. */
+  readonly backlog: readonly ContainerLogEntry[];
+  /** Resolves when no more entries will come (at once without follow). */
+  readonly ended: Promise<void>;
+  close(): void;
+}
+
+/** `docker top`: `ps` output split into a header and rows. */
+export interface ContainerTop {
+  readonly titles: readonly string[];
+  readonly processes: readonly (readonly string[])[];
+}
+
+/** One measurement of a running container; the personality turns two into Docker's stats JSON. */
+export interface ContainerStatsSample {
+  readonly read: Date;
+  /** CPU time the container used, in nanoseconds, since it started. */
+  readonly cpuTotalNs: number;
+  /** CPU time of the whole host/VM since boot, in nanoseconds (Docker's system_cpu_usage). */
+  readonly systemCpuNs: number;
+  readonly onlineCpus: number;
+  readonly memoryUsageBytes: number;
+  readonly memoryLimitBytes: number;
+  readonly pids: number;
+  /** Per interface. */
+  readonly networks?: Readonly<Record<string, { readonly rxBytes: number; readonly txBytes: number }>>;
+}
+
+/** What `docker update` may change. */
+export interface ContainerUpdate {
+  readonly restartPolicy?: RestartPolicy;
+  readonly resources?: ContainerResources;
 }
 
 export interface ContainerListOptions {
@@ -497,6 +573,17 @@ export interface ContainerService {
   remove(nameOrId: string, options?: { readonly force?: boolean }): Promise<void>;
   inspect(nameOrId: string): Promise<ContainerDetails>;
   list(options?: ContainerListOptions): Promise<readonly ContainerSummary[]>;
+
+  // Optional until the execution room implements them; the personality answers 501 without.
+  /** Captured output of the main process (`docker logs`). */
+  readLogs?(nameOrId: string, options: ContainerLogOptions): Promise<ContainerLogs>;
+  /** `newName` without the leading '/'; ConflictError when taken (Docker's text). */
+  rename?(nameOrId: string, newName: string): Promise<void>;
+  /** `ps` inside the container; `psArgs` as `docker top` passes them (default `-ef`). */
+  top?(nameOrId: string, psArgs?: string): Promise<ContainerTop>;
+  /** One sample; ConflictError when not running is not required (a stopped container reads zeros). */
+  stats?(nameOrId: string): Promise<ContainerStatsSample>;
+  update?(nameOrId: string, update: ContainerUpdate): Promise<{ readonly warnings: readonly string[] }>;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -6,9 +6,32 @@
  * untag-before-delete), so it doubles as an executable reading of that contract.
  */
 
-import { createHash } from 'node:crypto';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { createHash, randomBytes, randomInt } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
 import {
   ConflictError,
+  type ContainerAttachment,
+  type ContainerConfig,
+  type ContainerCreateResult,
+  type ContainerCreateSpec,
+  type ContainerDetails,
+  type ContainerExecOptions,
+  type ContainerListOptions,
+  type ContainerLogEntry,
+  type ContainerLogOptions,
+  type ContainerLogs,
+  type ContainerResources,
+  type ContainerService,
+  type ContainerState,
+  type ContainerStatsSample,
+  type ContainerStdio,
+  type ContainerStopOptions,
+  type ContainerSummary,
+  type ContainerTop,
+  type ContainerUpdate,
+  type ContainerWaitResult,
   type ImageDeleteItem,
   type ImageDetails,
   type ImageHistoryEntry,
@@ -18,14 +41,18 @@ import {
   type ImageRunConfig,
   type ImageService,
   type ImageSummary,
+  InvalidParameterError,
   NotFoundError,
   type PortLayer,
   type PullOptions,
   type PullResult,
+  type RestartPolicy,
+  SystemError,
   type SystemInfo,
   type SystemService,
   type SystemVersion,
   UnavailableError,
+  type WaitCondition,
 } from '../../src/portlayer/api';
 import {
   familiarReference,
@@ -355,8 +382,513 @@ export class FakeSystemService implements SystemService {
   }
 }
 
+// ---------------------------------------------------------------------------------------
+// Containers: host child processes standing in for container VMs
+// ---------------------------------------------------------------------------------------
+
+interface FakeAttachment {
+  readonly stdio: ContainerStdio;
+  resolve(code: number): void;
+  detached: boolean;
+  wired: boolean;
+}
+
+interface FakeContainer {
+  readonly id: string;
+  name: string;
+  readonly created: Date;
+  readonly config: ContainerConfig;
+  state: ContainerState;
+  hostConfig: { autoRemove: boolean; restartPolicy: RestartPolicy; resources: ContainerResources };
+  restartCount: number;
+  proc?: ChildProcess;
+  /** Stopped by stop/kill/rm: restart policies other than `always` then leave it stopped. */
+  stoppedByUser: boolean;
+  size: { rows: number; cols: number };
+  readonly attachments: Set<FakeAttachment>;
+  readonly logs: ContainerLogEntry[];
+  readonly followers: Set<(e: ContainerLogEntry | undefined) => void>;
+  exitWaiters: ((r: ContainerWaitResult) => void)[];
+  removedWaiters: ((r: ContainerWaitResult) => void)[];
+}
+
+const ADJECTIVES = ['brave', 'calm', 'eager', 'fancy', 'gentle', 'happy', 'jolly', 'kind', 'lucid', 'quirky'];
+const NOUNS = ['turing', 'hopper', 'lovelace', 'ritchie', 'thompson', 'knuth', 'dijkstra', 'liskov', 'hamilton'];
+
+function quoteArg(arg: string): string {
+  return `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+/** `KEY=v` lists merged, later keys winning (Docker's rule for image env + create env). */
+function mergeEnv(base: readonly string[], extra: readonly string[]): string[] {
+  const out = new Map<string, string>();
+  for (const e of [...base, ...extra]) out.set(e.split('=')[0]!, e);
+  return [...out.values()];
+}
+
+function envObject(env: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of env) {
+    const eq = e.indexOf('=');
+    if (eq > 0) out[e.slice(0, eq)] = e.slice(eq + 1);
+  }
+  return out;
+}
+
+/**
+ * A process for `argv`, with a pseudo-terminal from util-linux `script` when `tty` (Node
+ * has no pty of its own), resolved once it runs; ENOENT becomes Docker's start error, whose
+ * "executable file not found" text makes the CLI exit 127.
+ */
+async function spawnProcess(
+  argv: readonly string[],
+  env: readonly string[],
+  tty: boolean,
+  size: { rows: number; cols: number },
+): Promise<ChildProcess> {
+  const child = tty
+    ? spawn(
+        'script',
+        [
+          '-qfec',
+          `stty rows ${size.rows} cols ${size.cols} 2>/dev/null; exec ${argv.map(quoteArg).join(' ')}`,
+          '/dev/null',
+        ],
+        { env: envObject(env), stdio: 'pipe' },
+      )
+    : spawn(argv[0]!, argv.slice(1), { env: envObject(env), stdio: 'pipe' });
+  await new Promise<void>((resolve, reject) => {
+    child.once('spawn', resolve);
+    child.once('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' || err.code === 'EACCES') {
+        const what = err.code === 'ENOENT' ? 'executable file not found in $PATH' : 'permission denied';
+        reject(
+          new SystemError(
+            `failed to create task for container: failed to create shim task: OCI runtime create failed: unable to start container process: exec: "${argv[0]}": ${what}: unknown`,
+          ),
+        );
+      } else reject(err);
+    });
+  });
+  return child;
+}
+
+export class FakeContainerService implements ContainerService {
+  private readonly containers = new Map<string, FakeContainer>();
+
+  constructor(private readonly images: ImageService) {}
+
+  async create(spec: ContainerCreateSpec): Promise<ContainerCreateResult> {
+    const image = await this.images.inspect(spec.image);
+    const name = spec.name?.replace(/^\//, '') ?? this.madeUpName();
+    const holder = [...this.containers.values()].find((c) => c.name === name);
+    if (holder !== undefined) {
+      throw new ConflictError(
+        `Conflict. The container name "/${name}" is already in use by container "${holder.id}". You have to remove (or rename) that container to be able to reuse that name.`,
+      );
+    }
+    const id = randomBytes(32).toString('hex');
+    const entrypoint = spec.entrypoint ?? image.config.entrypoint ?? [];
+    const cmd =
+      spec.cmd !== undefined && spec.cmd.length > 0
+        ? spec.cmd
+        : spec.entrypoint !== undefined
+          ? []
+          : (image.config.cmd ?? []);
+    const container: FakeContainer = {
+      id,
+      name,
+      created: new Date(),
+      config: {
+        image: spec.image,
+        imageId: image.id,
+        hostname: spec.hostname ?? id.slice(0, 12),
+        domainname: spec.domainname ?? '',
+        user: spec.user ?? image.config.user ?? '',
+        env: mergeEnv(image.config.env ?? [], spec.env ?? []),
+        cmd,
+        entrypoint,
+        workingDir: spec.workingDir ?? image.config.workingDir ?? '',
+        tty: spec.tty ?? false,
+        openStdin: spec.openStdin ?? false,
+        stdinOnce: spec.stdinOnce ?? false,
+        labels: { ...image.config.labels, ...spec.labels },
+        ...(spec.stopSignal !== undefined ? { stopSignal: spec.stopSignal } : {}),
+        ...(spec.stopTimeout !== undefined ? { stopTimeout: spec.stopTimeout } : {}),
+      },
+      state: { status: 'created', running: false, pid: 0, exitCode: 0, error: '' },
+      hostConfig: {
+        autoRemove: spec.autoRemove ?? false,
+        restartPolicy: spec.restartPolicy ?? { name: 'no' },
+        resources: spec.resources ?? {},
+      },
+      restartCount: 0,
+      stoppedByUser: false,
+      size: { rows: 24, cols: 80 },
+      attachments: new Set(),
+      logs: [],
+      followers: new Set(),
+      exitWaiters: [],
+      removedWaiters: [],
+    };
+    this.containers.set(id, container);
+    return { id, warnings: [] };
+  }
+
+  async start(nameOrId: string): Promise<void> {
+    const c = this.find(nameOrId);
+    if (c.state.running) return;
+    const argv = [...c.config.entrypoint, ...c.config.cmd];
+    if (argv.length === 0) throw new InvalidParameterError('no command specified');
+    c.stoppedByUser = false;
+    const env = mergeEnv([`HOSTNAME=${c.config.hostname}`, 'HOME=/root'], c.config.env);
+    let child: ChildProcess;
+    try {
+      child = await spawnProcess(argv, env, c.config.tty, c.size);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      this.exited(c, 127, message);
+      throw err;
+    }
+    c.proc = child;
+    c.state = { status: 'running', running: true, pid: child.pid ?? 0, exitCode: 0, error: '', startedAt: new Date() };
+    const record = (stream: 'stdout' | 'stderr') => (data: Buffer) => {
+      const entry: ContainerLogEntry = { stream, time: new Date(), data };
+      c.logs.push(entry);
+      for (const f of c.followers) f(entry);
+      for (const a of c.attachments) {
+        if (a.detached) continue;
+        const target = stream === 'stdout' || c.config.tty ? a.stdio.stdout : a.stdio.stderr;
+        target?.write(data);
+      }
+    };
+    child.stdout?.on('data', record('stdout'));
+    child.stderr?.on('data', record('stderr'));
+    child.stdin?.on('error', () => undefined); // EPIPE when the process ignores its stdin
+    if (!c.config.openStdin) child.stdin?.end();
+    for (const a of c.attachments) this.wireStdin(c, a);
+    child.on('close', (code, signal) => {
+      const exitCode = code ?? 128 + (signal !== null ? (os.constants.signals[signal] ?? 0) : 0);
+      c.proc = undefined;
+      this.exited(c, exitCode, '');
+    });
+  }
+
+  async attach(
+    nameOrId: string,
+    stdio: ContainerStdio,
+    size?: { readonly rows: number; readonly cols: number },
+  ): Promise<ContainerAttachment> {
+    const c = this.find(nameOrId);
+    if (size !== undefined) c.size = { ...size };
+    let resolve: (code: number) => void = () => undefined;
+    const exitCode = new Promise<number>((r) => {
+      resolve = r;
+    });
+    const a: FakeAttachment = { stdio, resolve, detached: false, wired: false };
+    c.attachments.add(a);
+    if (c.state.running) this.wireStdin(c, a);
+    return {
+      tty: c.config.tty,
+      resize: (rows, cols) => {
+        c.size = { rows, cols };
+      },
+      exitCode,
+      detach: () => {
+        a.detached = true;
+        c.attachments.delete(a);
+      },
+    };
+  }
+
+  async exec(nameOrId: string, options: ContainerExecOptions, stdio: ContainerStdio): Promise<ContainerAttachment> {
+    const c = this.find(nameOrId);
+    if (!c.state.running) throw new ConflictError(`Container ${c.id} is not running`);
+    const env = mergeEnv([`HOSTNAME=${c.config.hostname}`, ...c.config.env], options.env ?? []);
+    const child = await spawnProcess(options.cmd, env, options.tty ?? false, options.size ?? { rows: 24, cols: 80 });
+    child.stdout?.on('data', (d: Buffer) => stdio.stdout?.write(d));
+    child.stderr?.on('data', (d: Buffer) => (options.tty ? stdio.stdout : stdio.stderr)?.write(d));
+    child.stdin?.on('error', () => undefined);
+    if (stdio.stdin !== undefined) stdio.stdin.pipe(child.stdin!);
+    else child.stdin?.end();
+    const exitCode = new Promise<number>((resolve) => {
+      child.on('close', (code, signal) =>
+        resolve(code ?? 128 + (signal !== null ? (os.constants.signals[signal] ?? 0) : 0)),
+      );
+    });
+    return {
+      tty: options.tty ?? false,
+      resize: () => undefined,
+      exitCode,
+      detach: () => {
+        stdio.stdin?.unpipe(child.stdin!);
+      },
+    };
+  }
+
+  async resize(nameOrId: string, rows: number, cols: number): Promise<void> {
+    this.find(nameOrId).size = { rows, cols };
+  }
+
+  async wait(nameOrId: string, condition: WaitCondition = 'not-running'): Promise<ContainerWaitResult> {
+    const c = this.find(nameOrId);
+    return new Promise((resolve) => {
+      if (condition === 'removed') c.removedWaiters.push(resolve);
+      else if (condition === 'not-running' && !c.state.running)
+        resolve({ exitCode: c.state.exitCode, ...(c.state.error ? { error: c.state.error } : {}) });
+      else c.exitWaiters.push(resolve);
+    });
+  }
+
+  async stop(nameOrId: string, options: ContainerStopOptions = {}): Promise<void> {
+    const c = this.find(nameOrId);
+    if (!c.state.running || c.proc === undefined) return;
+    c.stoppedByUser = true;
+    const exited = this.wait(c.id, 'next-exit');
+    c.proc.kill((options.signal ?? c.config.stopSignal ?? 'SIGTERM') as NodeJS.Signals);
+    const timeoutS = options.timeout ?? c.config.stopTimeout ?? 10;
+    const timer = setTimeout(() => c.proc?.kill('SIGKILL'), timeoutS * 1000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  async kill(nameOrId: string, signal = 'SIGKILL'): Promise<void> {
+    const c = this.find(nameOrId);
+    if (!c.state.running || c.proc === undefined) throw new ConflictError(`Container ${c.id} is not running`);
+    c.stoppedByUser = true;
+    c.proc.kill(signal as NodeJS.Signals);
+  }
+
+  async remove(nameOrId: string, options: { readonly force?: boolean } = {}): Promise<void> {
+    const c = this.find(nameOrId);
+    if (c.state.running && !options.force) {
+      throw new ConflictError(
+        `cannot remove container "/${c.name}": container is running: stop the container before removing or force remove`,
+      );
+    }
+    if (c.state.running) {
+      c.hostConfig = { ...c.hostConfig, autoRemove: false };
+      const exited = this.wait(c.id, 'next-exit');
+      c.stoppedByUser = true;
+      c.proc?.kill('SIGKILL');
+      await exited;
+    }
+    this.forget(c);
+  }
+
+  async inspect(nameOrId: string): Promise<ContainerDetails> {
+    return this.details(this.find(nameOrId));
+  }
+
+  async list(options: ContainerListOptions = {}): Promise<readonly ContainerSummary[]> {
+    return [...this.containers.values()]
+      .filter((c) => options.all || c.state.running)
+      .map((c) => this.details(c))
+      .sort((a, b) => b.created.getTime() - a.created.getTime());
+  }
+
+  async readLogs(nameOrId: string, options: ContainerLogOptions): Promise<ContainerLogs> {
+    const c = this.find(nameOrId);
+    const backlog = [...c.logs];
+    if (!options.follow || !c.state.running) return { backlog, ended: Promise.resolve(), close: () => undefined };
+    let finish: () => void = () => undefined;
+    const ended = new Promise<void>((r) => {
+      finish = r;
+    });
+    const follower = (e: ContainerLogEntry | undefined): void => {
+      if (e === undefined) {
+        c.followers.delete(follower);
+        finish();
+      } else options.onEntry?.(e);
+    };
+    c.followers.add(follower);
+    return {
+      backlog,
+      ended,
+      close: () => follower(undefined),
+    };
+  }
+
+  async rename(nameOrId: string, newName: string): Promise<void> {
+    const c = this.find(nameOrId);
+    const holder = [...this.containers.values()].find((x) => x.name === newName);
+    if (holder !== undefined) {
+      throw new ConflictError(
+        `Error when allocating new name: Conflict. The container name "/${newName}" is already in use by container "${holder.id}". You have to remove (or rename) that container to be able to reuse that name.`,
+      );
+    }
+    c.name = newName;
+  }
+
+  async top(nameOrId: string, psArgs = '-ef'): Promise<ContainerTop> {
+    const c = this.find(nameOrId);
+    if (!c.state.running) throw new ConflictError(`Container ${c.id} is not running`);
+    void psArgs; // the host's ps shows the one process whatever the arguments
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile('ps', ['-o', 'uid,pid,ppid,c,stime,tty,time,args', '-p', String(c.state.pid)], (err, stdout) =>
+        err ? reject(new SystemError(`ps failed: ${err.message}`)) : resolve(stdout),
+      ),
+    );
+    const [header, ...rows] = out.trimEnd().split('\n');
+    const titles = header!.trim().split(/\s+/);
+    titles[titles.length - 1] = 'CMD';
+    const processes = rows.map((row) => {
+      const cols = row.trim().split(/\s+/);
+      return [...cols.slice(0, titles.length - 1), cols.slice(titles.length - 1).join(' ')];
+    });
+    return { titles: ['UID', 'PID', 'PPID', 'C', 'STIME', 'TTY', 'TIME', 'CMD'], processes };
+  }
+
+  async stats(nameOrId: string): Promise<ContainerStatsSample> {
+    const c = this.find(nameOrId);
+    const limit = c.hostConfig.resources.memoryBytes ?? 2 ** 30;
+    const zero: ContainerStatsSample = {
+      read: new Date(),
+      cpuTotalNs: 0,
+      systemCpuNs: 0,
+      onlineCpus: os.cpus().length,
+      memoryUsageBytes: 0,
+      memoryLimitBytes: limit,
+      pids: 0,
+      networks: { eth0: { rxBytes: 0, txBytes: 0 } },
+    };
+    if (!c.state.running) return zero;
+    try {
+      const stat = fs.readFileSync(`/proc/${c.state.pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const ticks = Number(fields[11]) + Number(fields[12]);
+      const cpuLine = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.split(/\s+/).slice(1);
+      const systemTicks = cpuLine.reduce((n, v) => n + (Number(v) || 0), 0);
+      const rss = /VmRSS:\s+([0-9]+) kB/.exec(fs.readFileSync(`/proc/${c.state.pid}/status`, 'utf8'));
+      return {
+        ...zero,
+        cpuTotalNs: ticks * 10_000_000,
+        systemCpuNs: systemTicks * 10_000_000,
+        memoryUsageBytes: rss ? Number(rss[1]) * 1024 : 0,
+        pids: 1,
+      };
+    } catch {
+      return zero; // exited between the check and the read
+    }
+  }
+
+  async update(nameOrId: string, update: ContainerUpdate): Promise<{ readonly warnings: readonly string[] }> {
+    const c = this.find(nameOrId);
+    c.hostConfig = {
+      ...c.hostConfig,
+      ...(update.restartPolicy !== undefined ? { restartPolicy: update.restartPolicy } : {}),
+      resources: { ...c.hostConfig.resources, ...update.resources },
+    };
+    return { warnings: [] };
+  }
+
+  /** Kills every process still running (test teardown). */
+  shutdown(): void {
+    for (const c of this.containers.values()) c.proc?.kill('SIGKILL');
+  }
+
+  private wireStdin(c: FakeContainer, a: FakeAttachment): void {
+    const stdin = a.stdio.stdin;
+    const target = c.proc?.stdin;
+    if (a.wired || stdin === undefined || target === undefined || target === null || !c.config.openStdin) return;
+    a.wired = true;
+    stdin.on('data', (d: Buffer) => {
+      if (!a.detached && target.writable) target.write(d);
+    });
+    // The client's half-close: EOF for the process when the container wants stdin once.
+    stdin.on('end', () => {
+      if (c.config.stdinOnce && !a.detached) target.end();
+    });
+  }
+
+  private exited(c: FakeContainer, exitCode: number, error: string): void {
+    c.state = {
+      status: 'exited',
+      running: false,
+      pid: 0,
+      exitCode,
+      error,
+      ...(c.state.startedAt !== undefined ? { startedAt: c.state.startedAt } : {}),
+      finishedAt: new Date(),
+    };
+    const result: ContainerWaitResult = { exitCode, ...(error ? { error } : {}) };
+    for (const a of [...c.attachments]) a.resolve(exitCode);
+    c.attachments.clear();
+    for (const f of [...c.followers]) f(undefined);
+    const waiters = c.exitWaiters;
+    c.exitWaiters = [];
+    for (const w of waiters) w(result);
+    const policy = c.hostConfig.restartPolicy;
+    const again =
+      !c.stoppedByUser &&
+      (policy.name === 'always' ||
+        policy.name === 'unless-stopped' ||
+        (policy.name === 'on-failure' &&
+          exitCode !== 0 &&
+          (!policy.maximumRetryCount || c.restartCount < policy.maximumRetryCount)));
+    if (again) {
+      c.restartCount++;
+      setTimeout(() => void this.start(c.id).catch(() => undefined), 100).unref();
+    } else if (c.hostConfig.autoRemove) this.forget(c);
+  }
+
+  private forget(c: FakeContainer): void {
+    this.containers.delete(c.id);
+    const result: ContainerWaitResult = {
+      exitCode: c.state.exitCode,
+      ...(c.state.error ? { error: c.state.error } : {}),
+    };
+    for (const w of c.removedWaiters) w(result);
+    c.removedWaiters = [];
+  }
+
+  private madeUpName(): string {
+    for (;;) {
+      const name = `${ADJECTIVES[randomInt(ADJECTIVES.length)]}_${NOUNS[randomInt(NOUNS.length)]}${randomInt(100)}`;
+      if (![...this.containers.values()].some((c) => c.name === name)) return name;
+    }
+  }
+
+  /** Full id, name (with or without '/'), or unique id prefix, as dockerd resolves them. */
+  private find(ref: string): FakeContainer {
+    const exact = this.containers.get(ref);
+    if (exact !== undefined) return exact;
+    const bare = ref.replace(/^\//, '');
+    const byName = [...this.containers.values()].find((c) => c.name === bare);
+    if (byName !== undefined) return byName;
+    if (/^[a-f0-9]+$/.test(ref)) {
+      const matches = [...this.containers.values()].filter((c) => c.id.startsWith(ref));
+      if (matches.length === 1) return matches[0]!;
+      if (matches.length > 1) throw new InvalidParameterError(`Multiple IDs found with provided prefix: ${ref}`);
+    }
+    throw new NotFoundError('container', ref);
+  }
+
+  private details(c: FakeContainer): ContainerDetails {
+    const argv = [...c.config.entrypoint, ...c.config.cmd];
+    return {
+      id: c.id,
+      name: `/${c.name}`,
+      image: c.config.image,
+      imageId: c.config.imageId,
+      command: argv.join(' '),
+      created: c.created,
+      state: c.state,
+      labels: c.config.labels,
+      path: argv[0] ?? '',
+      args: argv.slice(1),
+      config: c.config,
+      vm: { name: `${c.name}-${c.id.slice(0, 12)}`, moref: `vm-${c.id.slice(0, 6)}` },
+      hostConfig: c.hostConfig,
+      restartCount: c.restartCount,
+    };
+  }
+}
+
 /** A whole fake port layer; `images` is the concrete fake so tests can seed it. */
-export function createFakePortLayer(options: FakeImageServiceOptions = {}): PortLayer & { images: FakeImageService } {
+export function createFakePortLayer(
+  options: FakeImageServiceOptions = {},
+): PortLayer & { images: FakeImageService; containers: FakeContainerService } {
   const images = new FakeImageService(options);
-  return { images, system: new FakeSystemService(images) };
+  return { images, system: new FakeSystemService(images), containers: new FakeContainerService(images) };
 }
