@@ -10,7 +10,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { VimClient } from './client';
+import type { MethodParams, VimClient } from './client';
 import { runTask, type VimContext, type WaitForTaskOptions } from './tasks';
 import type { FileBackedVirtualDiskSpec } from './vim25/generated/types';
 import type { ManagedObjectReference } from './vim25/values';
@@ -87,6 +87,24 @@ function virtualDiskManager(client: VimClient): ManagedObjectReference {
   return ref;
 }
 
+type FileTaskMethod =
+  | 'DeleteDatastoreFile_Task'
+  | 'MoveDatastoreFile_Task'
+  | 'CreateVirtualDisk_Task'
+  | 'DeleteVirtualDisk_Task'
+  | 'CopyVirtualDisk_Task';
+
+/** Starts a FileManager or VirtualDiskManager `*_Task` on `manager` and waits for it. */
+async function runManagerTask<M extends FileTaskMethod>(
+  ctx: VimContext,
+  manager: (client: VimClient) => ManagedObjectReference,
+  method: M,
+  params: MethodParams<M>,
+  options?: WaitForTaskOptions,
+): Promise<void> {
+  await runTask(ctx, () => ctx.client.invoke(method, manager(ctx.client), params), options);
+}
+
 /** FileManager.MakeDirectory; FileAlreadyExists when it exists (unless createParents on vSphere). */
 export async function makeDirectory(
   client: VimClient,
@@ -108,33 +126,33 @@ export async function deleteDatastoreFile(
   path: string,
   options?: WaitForTaskOptions,
 ): Promise<void> {
-  await runTask(
-    ctx,
-    () => ctx.client.invoke('DeleteDatastoreFile_Task', fileManager(ctx.client), { name: path, datacenter: dc.ref }),
-    options,
-  );
+  await runManagerTask(ctx, fileManager, 'DeleteDatastoreFile_Task', { name: path, datacenter: dc.ref }, options);
 }
 
-export async function moveDatastoreFile(
+/** A move or copy of `from` to `to`, both in `dc`; with `force` it replaces what is at `to`. */
+export type TransferWithinDatacenter = (
   ctx: VimContext,
   dc: DatacenterRef,
   from: string,
   to: string,
-  o: { force?: boolean; options?: WaitForTaskOptions } = {},
-): Promise<void> {
-  await runTask(
+  o?: { force?: boolean; options?: WaitForTaskOptions },
+) => Promise<void>;
+
+/** FileManager.MoveDatastoreFile_Task. */
+export const moveDatastoreFile: TransferWithinDatacenter = (ctx, dc, from, to, o = {}) =>
+  runManagerTask(
     ctx,
-    () =>
-      ctx.client.invoke('MoveDatastoreFile_Task', fileManager(ctx.client), {
-        sourceName: from,
-        sourceDatacenter: dc.ref,
-        destinationName: to,
-        destinationDatacenter: dc.ref,
-        force: o.force ?? false,
-      }),
+    fileManager,
+    'MoveDatastoreFile_Task',
+    {
+      sourceName: from,
+      sourceDatacenter: dc.ref,
+      destinationName: to,
+      destinationDatacenter: dc.ref,
+      force: o.force ?? false,
+    },
     o.options,
   );
-}
 
 export interface NewVirtualDiskOptions {
   readonly capacityKB: number;
@@ -158,14 +176,11 @@ export async function createVirtualDisk(
     adapterType: o.adapterType ?? 'lsiLogic',
     capacityKb: o.capacityKB,
   };
-  await runTask(
+  await runManagerTask(
     ctx,
-    () =>
-      ctx.client.invoke('CreateVirtualDisk_Task', virtualDiskManager(ctx.client), {
-        name: path,
-        datacenter: dc.ref,
-        spec,
-      }),
+    virtualDiskManager,
+    'CreateVirtualDisk_Task',
+    { name: path, datacenter: dc.ref, spec },
     options,
   );
 }
@@ -177,34 +192,18 @@ export async function deleteVirtualDisk(
   path: string,
   options?: WaitForTaskOptions,
 ): Promise<void> {
-  await runTask(
-    ctx,
-    () =>
-      ctx.client.invoke('DeleteVirtualDisk_Task', virtualDiskManager(ctx.client), { name: path, datacenter: dc.ref }),
-    options,
-  );
+  await runManagerTask(ctx, virtualDiskManager, 'DeleteVirtualDisk_Task', { name: path, datacenter: dc.ref }, options);
 }
 
-export async function copyVirtualDisk(
-  ctx: VimContext,
-  dc: DatacenterRef,
-  from: string,
-  to: string,
-  o: { force?: boolean; options?: WaitForTaskOptions } = {},
-): Promise<void> {
-  await runTask(
+/** VirtualDiskManager.CopyVirtualDisk_Task. */
+export const copyVirtualDisk: TransferWithinDatacenter = (ctx, dc, from, to, o = {}) =>
+  runManagerTask(
     ctx,
-    () =>
-      ctx.client.invoke('CopyVirtualDisk_Task', virtualDiskManager(ctx.client), {
-        sourceName: from,
-        sourceDatacenter: dc.ref,
-        destName: to,
-        destDatacenter: dc.ref,
-        force: o.force ?? false,
-      }),
+    virtualDiskManager,
+    'CopyVirtualDisk_Task',
+    { sourceName: from, sourceDatacenter: dc.ref, destName: to, destDatacenter: dc.ref, force: o.force ?? false },
     o.options,
   );
-}
 
 /** A /folder transfer the server refused (404: no such file or datastore; 401: session). */
 export class DatastoreTransferError extends Error {

@@ -71,17 +71,20 @@ export class InvalidPowerStateError extends VimFault<T.InvalidPowerState> {
     return this.fault.existingState;
   }
 }
-export class FileAlreadyExistsError extends VimFault<T.FileAlreadyExists> {
-  override name = 'FileAlreadyExistsError';
+/**
+ * What the FileFault subtypes below share: the file the fault names. Not a class of its own in
+ * CLASSES, so a FileFault subtype without a class here stays a plain VimFault.
+ */
+abstract class FileFaultError<F extends T.FileFault> extends VimFault<F> {
   get file(): string {
     return this.fault.file;
   }
 }
-export class FileNotFoundError extends VimFault<T.FileNotFound> {
+export class FileAlreadyExistsError extends FileFaultError<T.FileAlreadyExists> {
+  override name = 'FileAlreadyExistsError';
+}
+export class FileNotFoundError extends FileFaultError<T.FileNotFound> {
   override name = 'FileNotFoundError';
-  get file(): string {
-    return this.fault.file;
-  }
 }
 export class DuplicateNameError extends VimFault<T.DuplicateName> {
   override name = 'DuplicateNameError';

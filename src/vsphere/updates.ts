@@ -168,8 +168,7 @@ export class UpdatesLoop {
    * object does not exist (ManagedObjectNotFound).
    */
   async watch(obj: ManagedObjectReference, paths: readonly string[], callback: WatchCallback): Promise<Unsubscribe> {
-    if (this.closed) throw new Error('the updates loop is closed');
-    const watcher: Watcher = {
+    return this.addWatcher({
       obj,
       paths: [...paths],
       callback,
@@ -178,18 +177,7 @@ export class UpdatesLoop {
       fromLoop: new Set(),
       entered: false,
       active: true,
-    };
-    this.watchers.add(watcher);
-    this.wake();
-    const unsubscribe: Unsubscribe = () => this.unwatch(watcher);
-    try {
-      await this.createFilter(watcher);
-      await this.readInitialValues(watcher);
-    } catch (err) {
-      await unsubscribe();
-      throw err;
-    }
-    return unsubscribe;
+    });
   }
 
   /**
@@ -208,8 +196,7 @@ export class UpdatesLoop {
     callback: WatchCallback,
     options: WatchViewOptions = {},
   ): Promise<Unsubscribe> {
-    if (this.closed) throw new Error('the updates loop is closed');
-    const watcher: Watcher = {
+    return this.addWatcher({
       obj: container,
       paths: [...paths],
       callback,
@@ -227,7 +214,12 @@ export class UpdatesLoop {
         objects: new Map(),
         reads: new Set(),
       },
-    };
+    });
+  }
+
+  /** Registers a watcher and makes its server-side filter; on failure it is removed again. */
+  private async addWatcher(watcher: Watcher): Promise<Unsubscribe> {
+    if (this.closed) throw new Error('the updates loop is closed');
     this.watchers.add(watcher);
     this.wake();
     const unsubscribe: Unsubscribe = () => this.unwatch(watcher);

@@ -24,13 +24,10 @@ import {
   startTestRegistry,
   type TestRegistry,
 } from '../../src/simulator/registry';
-import type { RunningSimulator } from '../../src/simulator/vcsim/process';
-import { VimClient } from '../../src/vsphere/client';
 import type { DatacenterRef } from '../../src/vsphere/datastore';
 import { Inventory } from '../../src/vsphere/inventory';
 import type { VimContext } from '../../src/vsphere/tasks';
-import { UpdatesLoop } from '../../src/vsphere/updates';
-import { startTestSimulator } from '../helpers/simulator';
+import { startVsphereSession, type VsphereSession } from '../helpers/vsphereSession';
 
 jest.setTimeout(120_000);
 
@@ -38,7 +35,7 @@ const run = promisify(execFile);
 const DS = 'LocalDS_0';
 const VCH = 'vch-images';
 
-let sim: RunningSimulator;
+let session: VsphereSession;
 let ctx: VimContext;
 let dc: DatacenterRef;
 let dsDir: string;
@@ -69,27 +66,18 @@ function layerStatuses(events: PullEvent[]): Map<string, string[]> {
 }
 
 beforeAll(async () => {
-  [sim, registry] = await Promise.all([startTestSimulator({}), startTestRegistry()]);
+  [session, registry] = await Promise.all([startVsphereSession(), startTestRegistry()]);
+  ({ ctx } = session);
   pushed = await pushTestImages(registry);
   registryClient = new RegistryClient({ insecureRegistries: [registry.host] });
-  const client = await VimClient.connect({
-    url: sim.url,
-    username: sim.username,
-    password: sim.password,
-    thumbprint: sim.thumbprint,
-  });
-  ctx = { client, updates: await UpdatesLoop.start(client) };
-  const datacenter = await new Inventory(client).datacenter();
+  const datacenter = await new Inventory(ctx.client).datacenter();
   dc = { ref: datacenter.ref, path: datacenter.path };
-  dsDir = sim.datastores.find((d) => d.name === DS)!.path;
+  dsDir = session.sim.datastores.find((d) => d.name === DS)!.path;
 });
 
 afterAll(async () => {
-  await ctx?.updates.close();
-  await ctx?.client.logout().catch(() => undefined);
-  await ctx?.client.close();
   await registryClient?.close();
-  await Promise.all([sim?.stop(), registry?.stop()]);
+  await Promise.all([session?.close(), registry?.stop()]);
 });
 
 describe('pull', () => {

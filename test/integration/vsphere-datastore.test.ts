@@ -8,8 +8,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import type { RunningSimulator } from '../../src/simulator/vcsim/process';
-import { VimClient } from '../../src/vsphere/client';
+import type { VimClient } from '../../src/vsphere/client';
 import {
   copyVirtualDisk,
   createVirtualDisk,
@@ -32,40 +31,30 @@ import {
 import { FileAlreadyExistsError, FileNotFoundError, InvalidArgumentError, VimFault } from '../../src/vsphere/faults';
 import { Inventory } from '../../src/vsphere/inventory';
 import type { VimContext } from '../../src/vsphere/tasks';
-import { UpdatesLoop } from '../../src/vsphere/updates';
-import { startTestSimulator } from '../helpers/simulator';
+import { startVsphereSession, type VsphereSession } from '../helpers/vsphereSession';
 
 jest.setTimeout(60_000);
 
 const DS = 'LocalDS_0';
 
-let sim: RunningSimulator;
+let session: VsphereSession;
 let client: VimClient;
 let ctx: VimContext;
 let dc: DatacenterRef;
 let dsDir: string;
 
 beforeAll(async () => {
-  sim = await startTestSimulator({});
-  client = await VimClient.connect({
-    url: sim.url,
-    username: sim.username,
-    password: sim.password,
-    thumbprint: sim.thumbprint,
-  });
-  ctx = { client, updates: await UpdatesLoop.start(client) };
+  session = await startVsphereSession();
+  ({ client, ctx } = session);
   const datacenter = await new Inventory(client).datacenter();
   dc = { ref: datacenter.ref, path: datacenter.path };
-  const local = sim.datastores.find((d) => d.name === DS);
-  if (!local) throw new Error(`vcsim has no ${DS}: ${JSON.stringify(sim.datastores)}`);
+  const local = session.sim.datastores.find((d) => d.name === DS);
+  if (!local) throw new Error(`vcsim has no ${DS}: ${JSON.stringify(session.sim.datastores)}`);
   dsDir = local.path;
 });
 
 afterAll(async () => {
-  await ctx?.updates.close();
-  await client?.logout().catch(() => undefined);
-  await client?.close();
-  await sim?.stop();
+  await session?.close();
 });
 
 let counter = 0;

@@ -3,32 +3,24 @@
  * standalone host DC0_H0, datastore LocalDS_0, networks VM Network / DVS0 / DC0_DVPG0) and
  * a two-datacenter model for the "say which one" errors.
  */
-import type { RunningSimulator } from '../../src/simulator/vcsim/process';
-import { VimClient } from '../../src/vsphere/client';
+import type { VimClient } from '../../src/vsphere/client';
 import { Inventory, InventoryAmbiguousError, InventoryNotFoundError } from '../../src/vsphere/inventory';
-import { startTestSimulator } from '../helpers/simulator';
+import { startVsphereSession, type VsphereSession } from '../helpers/vsphereSession';
 
 jest.setTimeout(60_000);
 
-let sim: RunningSimulator;
+let session: VsphereSession;
 let client: VimClient;
 let inventory: Inventory;
 
 beforeAll(async () => {
-  sim = await startTestSimulator({ datacenters: 2 });
-  client = await VimClient.connect({
-    url: sim.url,
-    username: sim.username,
-    password: sim.password,
-    thumbprint: sim.thumbprint,
-  });
+  session = await startVsphereSession({ simulator: { datacenters: 2 }, updates: false });
+  ({ client } = session);
   inventory = new Inventory(client);
 });
 
 afterAll(async () => {
-  await client?.logout().catch(() => undefined);
-  await client?.close();
-  await sim?.stop();
+  await session?.close();
 });
 
 describe('datacenters', () => {

@@ -2,8 +2,7 @@
  * Port groups against vcsim: standard port groups on a host's vSwitch (HostNetworkSystem),
  * distributed switches and port groups, VM NICs on both, and the faults vcsim gives.
  */
-import type { RunningSimulator } from '../../src/simulator/vcsim/process';
-import { VimClient } from '../../src/vsphere/client';
+import type { VimClient } from '../../src/vsphere/client';
 import { DuplicateNameError, InvalidArgumentError, VimFault } from '../../src/vsphere/faults';
 import { type Datacenter, Inventory } from '../../src/vsphere/inventory';
 import {
@@ -15,15 +14,14 @@ import {
   removeStandardPortGroup,
 } from '../../src/vsphere/network';
 import type { VimContext } from '../../src/vsphere/tasks';
-import { UpdatesLoop } from '../../src/vsphere/updates';
 import type { VirtualEthernetCardNetworkBackingInfo } from '../../src/vsphere/vim25/generated/types';
 import type { ManagedObjectReference } from '../../src/vsphere/vim25/values';
 import { addNic, createVM, newVmConfigSpec } from '../../src/vsphere/virtualMachine';
-import { startTestSimulator } from '../helpers/simulator';
+import { startVsphereSession, type VsphereSession } from '../helpers/vsphereSession';
 
 jest.setTimeout(60_000);
 
-let sim: RunningSimulator;
+let session: VsphereSession;
 let client: VimClient;
 let ctx: VimContext;
 let inventory: Inventory;
@@ -31,14 +29,8 @@ let dc: Datacenter;
 let host: ManagedObjectReference;
 
 beforeAll(async () => {
-  sim = await startTestSimulator({});
-  client = await VimClient.connect({
-    url: sim.url,
-    username: sim.username,
-    password: sim.password,
-    thumbprint: sim.thumbprint,
-  });
-  ctx = { client, updates: await UpdatesLoop.start(client) };
+  session = await startVsphereSession();
+  ({ client, ctx } = session);
   inventory = new Inventory(client);
   dc = await inventory.datacenter();
   // The standalone host: its VMs' NICs are on its own port groups.
@@ -46,10 +38,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await ctx?.updates.close();
-  await client?.logout().catch(() => undefined);
-  await client?.close();
-  await sim?.stop();
+  await session?.close();
 });
 
 let counter = 0;

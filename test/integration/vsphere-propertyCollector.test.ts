@@ -5,20 +5,19 @@
  * properties and objects, and the faults the server gives.
  */
 
-import type { RunningSimulator } from '../../src/simulator/vcsim/process';
-import { VimClient } from '../../src/vsphere/client';
+import type { VimClient } from '../../src/vsphere/client';
 import { InvalidArgumentError, ManagedObjectNotFoundError, VimFault } from '../../src/vsphere/faults';
 import { PropertyCollector } from '../../src/vsphere/propertyCollector';
 import type { ObjectSpec, PropertyFilterSpec, SelectionSpec } from '../../src/vsphere/vim25/generated/types';
 import type { ManagedObjectReference } from '../../src/vsphere/vim25/values';
-import { startTestSimulator } from '../helpers/simulator';
+import { startVsphereSession, type VsphereSession } from '../helpers/vsphereSession';
 
 const VM_COUNT = 2000;
 
 // The projects' testTimeout is not applied when jest runs a single file; set it here.
 jest.setTimeout(120_000);
 
-let sim: RunningSimulator;
+let session: VsphereSession;
 let client: VimClient;
 let pc: PropertyCollector;
 
@@ -39,20 +38,13 @@ function restoreCalls(c: VimClient): void {
 }
 
 beforeAll(async () => {
-  sim = await startTestSimulator({ vms: VM_COUNT });
-  client = await VimClient.connect({
-    url: sim.url,
-    username: sim.username,
-    password: sim.password,
-    thumbprint: sim.thumbprint,
-  });
+  session = await startVsphereSession({ simulator: { vms: VM_COUNT }, updates: false });
+  ({ client } = session);
   pc = new PropertyCollector(client);
 });
 
 afterAll(async () => {
-  await client?.logout().catch(() => undefined);
-  await client?.close();
-  await sim?.stop();
+  await session?.close();
 });
 
 describe('container views and paging', () => {

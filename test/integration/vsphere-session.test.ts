@@ -1,21 +1,16 @@
 import { Readable } from 'node:stream';
 import type { RunningSimulator } from '../../src/simulator/vcsim/process';
-import { VimClient } from '../../src/vsphere/client';
+import type { ConnectOptions, VimClient } from '../../src/vsphere/client';
 import { InvalidLoginError, isFault, NotAuthenticatedError } from '../../src/vsphere/faults';
 import { ThumbprintMismatchError } from '../../src/vsphere/transport';
 import { startTestSimulator } from '../helpers/simulator';
+import { connectToSimulator } from '../helpers/vsphereSession';
 
 let sim: RunningSimulator;
 const clients: VimClient[] = [];
 
-async function connect(extra: Partial<Parameters<typeof VimClient.connect>[0]> = {}): Promise<VimClient> {
-  const c = await VimClient.connect({
-    url: sim.url,
-    username: sim.username,
-    password: sim.password,
-    thumbprint: sim.thumbprint,
-    ...extra,
-  });
+async function connect(extra: Partial<ConnectOptions> = {}): Promise<VimClient> {
+  const c = await connectToSimulator(sim, extra);
   clients.push(c);
   return c;
 }

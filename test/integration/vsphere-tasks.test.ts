@@ -7,8 +7,7 @@
  * them: TaskManager.CreateTask, then Task.SetTaskState / Task.UpdateProgress from the test
  * (src/simulator/vcsim/running_tasks.go adds these to the box).
  */
-import type { RunningSimulator } from '../../src/simulator/vcsim/process';
-import { VimClient } from '../../src/vsphere/client';
+import type { VimClient } from '../../src/vsphere/client';
 import {
   InvalidArgumentError,
   InvalidPowerStateError,
@@ -19,29 +18,22 @@ import {
 import { Inventory } from '../../src/vsphere/inventory';
 import { PropertyCollector } from '../../src/vsphere/propertyCollector';
 import { TaskAbortedError, TaskTimeoutError, type VimContext, waitForTask } from '../../src/vsphere/tasks';
-import { UpdatesLoop } from '../../src/vsphere/updates';
 import type { LocalizedMethodFault, TaskInfo } from '../../src/vsphere/vim25/generated/types';
 import type { ManagedObjectReference } from '../../src/vsphere/vim25/values';
 import { newVmConfigSpec } from '../../src/vsphere/virtualMachine';
-import { startTestSimulator } from '../helpers/simulator';
+import { startVsphereSession, type VsphereSession } from '../helpers/vsphereSession';
 
 jest.setTimeout(60_000);
 
-let sim: RunningSimulator;
+let session: VsphereSession;
 let client: VimClient;
 let ctx: VimContext;
 let folder: ManagedObjectReference;
 let pool: ManagedObjectReference;
 
 beforeAll(async () => {
-  sim = await startTestSimulator({});
-  client = await VimClient.connect({
-    url: sim.url,
-    username: sim.username,
-    password: sim.password,
-    thumbprint: sim.thumbprint,
-  });
-  ctx = { client, updates: await UpdatesLoop.start(client) };
+  session = await startVsphereSession();
+  ({ client, ctx } = session);
   const inventory = new Inventory(client);
   const dc = await inventory.datacenter();
   folder = dc.vmFolder;
@@ -49,10 +41,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await ctx?.updates.close();
-  await client?.logout().catch(() => undefined);
-  await client?.close();
-  await sim?.stop();
+  await session?.close();
 });
 
 let counter = 0;

@@ -3,8 +3,7 @@
  * (enter / modify / leave) on the session's one loop, recovery after the collector or the
  * whole session is lost, and nothing left on the server after unsubscribe.
  */
-import type { RunningSimulator } from '../../src/simulator/vcsim/process';
-import { VimClient } from '../../src/vsphere/client';
+import type { VimClient } from '../../src/vsphere/client';
 import { ManagedObjectNotFoundError } from '../../src/vsphere/faults';
 import { Inventory } from '../../src/vsphere/inventory';
 import { PropertyCollector } from '../../src/vsphere/propertyCollector';
@@ -20,14 +19,14 @@ import {
   setExtraConfig,
   type VmPlacement,
 } from '../../src/vsphere/virtualMachine';
-import { startTestSimulator } from '../helpers/simulator';
+import { connectToSimulator, startVsphereSession, type VsphereSession } from '../helpers/vsphereSession';
 
 jest.setTimeout(60_000);
 
 const DS = 'LocalDS_0';
 const PATHS = ['name', 'runtime.powerState', 'config.extraConfig'];
 
-let sim: RunningSimulator;
+let session: VsphereSession;
 let client: VimClient;
 let updates: UpdatesLoop;
 let placement: VmPlacement;
@@ -36,30 +35,28 @@ const calls: string[] = [];
 /** Every ContainerView the client made, newest last. */
 const viewsMade: ManagedObjectReference[] = [];
 
-const connect = () =>
-  VimClient.connect({ url: sim.url, username: sim.username, password: sim.password, thumbprint: sim.thumbprint });
-
 beforeAll(async () => {
-  sim = await startTestSimulator({});
-  client = await connect();
-  const original = client.invoke.bind(client);
-  client.invoke = (async (method, self, params, opts) => {
-    calls.push(method);
-    const result = await original(method, self, params, opts);
-    if (method === 'CreateContainerView') viewsMade.push(result as ManagedObjectReference);
-    return result;
-  }) as VimClient['invoke'];
-  updates = await UpdatesLoop.start(client, { idlePauseMs: 200, onError: (e) => errors.push(e) });
+  session = await startVsphereSession({
+    onConnect: (c) => {
+      const original = c.invoke.bind(c);
+      c.invoke = (async (method, self, params, opts) => {
+        calls.push(method);
+        const result = await original(method, self, params, opts);
+        if (method === 'CreateContainerView') viewsMade.push(result as ManagedObjectReference);
+        return result;
+      }) as VimClient['invoke'];
+    },
+    updates: { idlePauseMs: 200, onError: (e) => errors.push(e) },
+  });
+  ({ client } = session);
+  updates = session.ctx.updates;
   const inventory = new Inventory(client);
   const dc = await inventory.datacenter();
   placement = { folder: await inventory.folder(dc), pool: await inventory.resourcePool(dc, 'DC0_C0/Resources') };
 });
 
 afterAll(async () => {
-  await updates?.close();
-  await client?.logout().catch(() => undefined);
-  await client?.close();
-  await sim?.stop();
+  await session?.close();
 });
 
 const ctx = (): VimContext => ({ client, updates });
@@ -187,7 +184,7 @@ describe('watchView', () => {
     const doomed = await newVm();
     const seen: PropertyUpdate[] = [];
     const stop = await watchAll(seen);
-    const admin = await connect();
+    const admin = await connectToSimulator(session.sim);
     const adminCtx: VimContext = { client: admin, updates: await UpdatesLoop.start(admin) };
     let born: ManagedObjectReference | undefined;
     try {

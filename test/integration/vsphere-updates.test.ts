@@ -3,45 +3,40 @@
  * polling), filters come and go with watchers, the loop recovers when its collector
  * vanishes, pauses when idle, and close() leaves nothing pending.
  */
-import type { RunningSimulator } from '../../src/simulator/vcsim/process';
-import { VimClient } from '../../src/vsphere/client';
+import type { VimClient } from '../../src/vsphere/client';
 import { ManagedObjectNotFoundError } from '../../src/vsphere/faults';
 import { PropertyCollector } from '../../src/vsphere/propertyCollector';
 import { closeUpdatesFor, type PropertyUpdate, sameValue, UpdatesLoop, updatesFor } from '../../src/vsphere/updates';
 import type { ManagedObjectReference } from '../../src/vsphere/vim25/values';
 import { powerOff, powerOn, setExtraConfig } from '../../src/vsphere/virtualMachine';
-import { startTestSimulator } from '../helpers/simulator';
+import { connectToSimulator, startVsphereSession, type VsphereSession } from '../helpers/vsphereSession';
 
 jest.setTimeout(60_000);
 
-let sim: RunningSimulator;
+let session: VsphereSession;
 let client: VimClient;
 let updates: UpdatesLoop;
 const errors: unknown[] = [];
 const calls: string[] = [];
 
 beforeAll(async () => {
-  sim = await startTestSimulator({});
-  client = await VimClient.connect({
-    url: sim.url,
-    username: sim.username,
-    password: sim.password,
-    thumbprint: sim.thumbprint,
+  session = await startVsphereSession({
+    // Record every SOAP method, to prove the loop waits instead of polling.
+    onConnect: (c) => {
+      const original = c.invoke.bind(c);
+      c.invoke = ((method, self, params, opts) => {
+        calls.push(method);
+        return original(method, self, params, opts);
+      }) as VimClient['invoke'];
+    },
+    updates: { idlePauseMs: 200, onError: (e) => errors.push(e) },
   });
-  // Record every SOAP method, to prove the loop waits instead of polling.
-  const original = client.invoke.bind(client);
-  client.invoke = ((method, self, params, opts) => {
-    calls.push(method);
-    return original(method, self, params, opts);
-  }) as VimClient['invoke'];
-  updates = await UpdatesLoop.start(client, { idlePauseMs: 200, onError: (e) => errors.push(e) });
+  ({ client } = session);
+  updates = session.ctx.updates;
 });
 
 afterAll(async () => {
-  await updates?.close();
-  await client?.logout().catch(() => undefined);
-  await client?.close();
-  await sim?.stop();
+  await session?.close();
 });
 
 async function poweredOnVm(): Promise<ManagedObjectReference> {
@@ -209,12 +204,7 @@ describe('session loss', () => {
     const vm = await poweredOnVm();
     const seen: PropertyUpdate[] = [];
     const unsubscribe = await updates.watch(vm, ['runtime.powerState'], (u) => seen.push(u));
-    const admin = await VimClient.connect({
-      url: sim.url,
-      username: sim.username,
-      password: sim.password,
-      thumbprint: sim.thumbprint,
-    });
+    const admin = await connectToSimulator(session.sim);
     try {
       const key = client.session?.key;
       if (!key) throw new Error('the client has no session');

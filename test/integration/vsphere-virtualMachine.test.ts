@@ -3,8 +3,7 @@
  * clone, reconfigure (extraConfig, annotation, disks, NICs, CD-ROM, serial port), power,
  * destroy, and the faults each gives.
  */
-import type { RunningSimulator } from '../../src/simulator/vcsim/process';
-import { VimClient } from '../../src/vsphere/client';
+import type { VimClient } from '../../src/vsphere/client';
 import { createVirtualDisk, formatDatastorePath } from '../../src/vsphere/datastore';
 import { isCdrom, isDisk, isEthernetCard, isSerialPort } from '../../src/vsphere/deviceSpecs';
 import {
@@ -18,7 +17,6 @@ import {
 import { type Datacenter, Inventory } from '../../src/vsphere/inventory';
 import { PropertyCollector } from '../../src/vsphere/propertyCollector';
 import { type VimContext, waitForTask } from '../../src/vsphere/tasks';
-import { UpdatesLoop } from '../../src/vsphere/updates';
 import type {
   VirtualDevice,
   VirtualDiskFlatVer2BackingInfo,
@@ -51,13 +49,13 @@ import {
   toOptionValues,
   type VmPlacement,
 } from '../../src/vsphere/virtualMachine';
-import { startTestSimulator } from '../helpers/simulator';
+import { startVsphereSession, type VsphereSession } from '../helpers/vsphereSession';
 
 jest.setTimeout(60_000);
 
 const DS = 'LocalDS_0';
 
-let sim: RunningSimulator;
+let session: VsphereSession;
 let client: VimClient;
 let ctx: VimContext;
 let dc: Datacenter;
@@ -65,14 +63,8 @@ let placement: VmPlacement;
 let pc: PropertyCollector;
 
 beforeAll(async () => {
-  sim = await startTestSimulator({});
-  client = await VimClient.connect({
-    url: sim.url,
-    username: sim.username,
-    password: sim.password,
-    thumbprint: sim.thumbprint,
-  });
-  ctx = { client, updates: await UpdatesLoop.start(client) };
+  session = await startVsphereSession();
+  ({ client, ctx } = session);
   pc = new PropertyCollector(client);
   const inventory = new Inventory(client);
   dc = await inventory.datacenter();
@@ -83,10 +75,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await ctx?.updates.close();
-  await client?.logout().catch(() => undefined);
-  await client?.close();
-  await sim?.stop();
+  await session?.close();
 });
 
 let counter = 0;
