@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import pino, { type Logger } from 'pino';
 import { KERNEL_RELEASE } from '../../src/bootstrap/pins';
 import { createPersonality, type ListeningPersonality, type ListenOptions } from '../../src/personality';
-import type { PortLayerConfig } from '../../src/portlayer/config';
+import type { ContainersConfig, PortLayerConfig } from '../../src/portlayer/config';
 import { type OpenPortLayer, openPortLayer } from '../../src/portlayer/portLayer';
 
 /** Where the Docker API listens: TCP, a unix socket, or both. */
@@ -43,6 +43,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       images: portLayer.images,
       system: portLayer.system,
       auth: portLayer.auth,
+      ...(portLayer.containers ? { containers: portLayer.containers } : {}),
       logger: o.logger.child({ component: 'personality' }),
       serverVersion: o.portLayer.version ?? '0.1.0',
     });
@@ -104,6 +105,15 @@ interface DaemonFlags {
   insecureRegistry: string[];
   registryMirror: string[];
   registryCa?: string;
+  attach?: string;
+}
+
+/** `--attach host[:port]`: listen there (any free port when none) and have the VMs dial it. */
+export function attachConfig(address: string): ContainersConfig {
+  const m = /^(.*?)(?::(\d+))?$/.exec(address);
+  const host = m?.[1] ?? '';
+  if (host === '') throw new Error(`--attach ${address}: give host[:port]`);
+  return { attachHost: host, ...(m?.[2] !== undefined ? { attachPort: Number(m[2]) } : {}) };
 }
 
 /** JSON lines on stderr: stdout stays free for what a script wants. */
@@ -130,6 +140,10 @@ export function registerDaemon(program: Command): void {
     .option('--insecure-registry <host:port>', 'registry spoken to over plain http (repeatable)', collect, [])
     .option('--registry-mirror <url>', 'mirror for docker.io (repeatable)', collect, [])
     .option('--registry-ca <file>', 'PEM CA certificates trusted for registries')
+    .option(
+      '--attach <host[:port]>',
+      "run containers: the container VMs' serial ports dial this address of the VCH (one the ESXi hosts reach)",
+    )
     .action(async (flags: DaemonFlags) => {
       const logger = stderrLogger('vch-daemon');
       const password = flags.password ?? process.env.VCH_PASSWORD;
@@ -153,6 +167,7 @@ export function registerDaemon(program: Command): void {
             ...(flags.insecure ? { insecure: true } : {}),
           },
           ...(flags.datacenter !== undefined ? { datacenter: flags.datacenter } : {}),
+          ...(flags.attach !== undefined ? { containers: attachConfig(flags.attach) } : {}),
           ...(flags.pool !== undefined ? { pool: flags.pool } : {}),
           ...(flags.imageDatastore !== undefined ? { imageDatastore: flags.imageDatastore } : {}),
           registry: {

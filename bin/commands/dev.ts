@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import type { Logger } from 'pino';
 import { KERNEL_RELEASE } from '../../src/bootstrap/pins';
 import type { PortLayerConfig } from '../../src/portlayer/config';
+import { startHostAgent } from '../../src/simulator/hostagent';
 import {
   type PushedTestImages,
   pushTestImages,
@@ -24,6 +25,12 @@ export interface BoxOptions {
   readonly insecureRegistries?: readonly string[];
   /** The VCH's name (its folder on the datastore); default `vch`. */
   readonly name?: string;
+  /**
+   * Containers: the host agent runs the simulator's VMs under qemu and the VCH makes its
+   * template (a bootstrap image from the compiled tether, ~15 s of TCG boot the first time).
+   * Default true; an images-only box leaves them out.
+   */
+  readonly withContainers?: boolean;
   readonly logger: Logger;
 }
 
@@ -70,13 +77,17 @@ export async function startBox(o: BoxOptions): Promise<RunningBox> {
     if (registry) cleanups.push(() => registry.stop());
     log.info({ url: sim.url, vms: sim.vms, hosts: sim.hosts }, 'vSphere simulator ready');
 
-    // ── HOST AGENT ───────────────────────────────────────────────────────────────────
-    // The box's hypervisor starts here, once the simulator is up and before the VCH:
-    // `startHostAgent({connect: {url: sim.url, username: sim.username, password: sim.password,
-    // thumbprint: sim.thumbprint}, datastores: sim.datastores, log})` from src/simulator/hostagent,
-    // with `cleanups.push(() => agent.stop())` so Ctrl-C stops it first. Not wired yet: the
-    // containers part (which needs it) comes later.
-    // ──────────────────────────────────────────────────────────────────────────────────
+    // The box's hypervisor, once the simulator is up and before the VCH (whose template it
+    // runs); stopped before the simulator (cleanups run in reverse), so no qemu outlives it.
+    const withContainers = o.withContainers ?? true;
+    if (withContainers) {
+      const agent = await startHostAgent({
+        connect: { url: sim.url, username: sim.username, password: sim.password, thumbprint: sim.thumbprint },
+        datastores: sim.datastores,
+        log: log.child({ component: 'hostagent' }),
+      });
+      cleanups.push(() => agent.stop());
+    }
 
     let pushed: PushedTestImages | undefined;
     if (registry) {
@@ -89,6 +100,8 @@ export async function startBox(o: BoxOptions): Promise<RunningBox> {
       pool: BOX_POOL,
       scratchDir,
       kernelVersion: KERNEL_RELEASE,
+      // The agent's qemu dials the attach server on this host: loopback is enough here.
+      ...(withContainers ? { containers: { attachHost: '127.0.0.1' } } : {}),
       // The test registry stands in for Docker Hub: `docker pull busybox` works offline.
       registry: {
         mirrors: registry ? [registry.url] : [],

@@ -25,6 +25,23 @@ export interface RegistrySettings {
   readonly caFile?: string;
 }
 
+/** Container VMs: without this the VCH serves images only. */
+export interface ContainersConfig {
+  /**
+   * Where the attach server listens. The container VMs' serial ports dial it, so on vSphere
+   * it must be an address the ESXi hosts reach; loopback only on the box.
+   */
+  readonly attachHost: string;
+  /** Default: any free port. */
+  readonly attachPort?: number;
+  /** The address the VMs dial, when not `attachHost` (e.g. listening on 0.0.0.0). */
+  readonly attachAdvertise?: string;
+  /** The compiled tether packed into the bootstrap image; default `dist/src/tether`. */
+  readonly tetherDir?: string;
+  /** Cache of built bootstrap images; default `<repo>/.cache/bootstrap`. */
+  readonly bootstrapCacheDir?: string;
+}
+
 export interface PortLayerConfig {
   /** The VCH's name: names its folder on the image datastore (`<name>/images`). */
   readonly name: string;
@@ -38,6 +55,7 @@ export interface PortLayerConfig {
   readonly pool?: string;
   readonly imageDatastore?: string;
   readonly registry?: RegistrySettings;
+  readonly containers?: ContainersConfig;
   /** Local scratch for layer downloads and disk builds (default: the OS temp dir). */
   readonly scratchDir?: string;
   /** Kernel of the container VMs, shown by `docker info` (the bootstrap image's). */

@@ -7,8 +7,9 @@
  */
 
 import { readFile } from 'node:fs/promises';
-import type { AuthService, ImageService, PortLayer, SystemService } from './api';
+import type { AuthService, ContainerService, ImageService, PortLayer, SystemService } from './api';
 import type { PortLayerConfig } from './config';
+import { type OpenedExecution, openVchExecution } from './execution/open';
 import { VsphereImageDatastore } from './storage/images/image-datastore';
 import { ImageStoreService } from './storage/images/image-service';
 import { ImageStore } from './storage/images/image-store';
@@ -22,12 +23,16 @@ export interface OpenPortLayer extends PortLayer {
   readonly images: ImageService;
   readonly system: SystemService;
   readonly auth: AuthService;
+  /** Present when the config asks for containers. */
+  readonly containers?: ContainerService;
   /** Where it runs, for the daemon's start-up log line. */
   readonly placement: {
     readonly datacenter: string;
     readonly resourcePool: string;
     readonly imageDatastore: string;
     readonly instantClone: boolean;
+    /** What the container VMs' serial ports dial, with containers. */
+    readonly attach?: string;
   };
   /** Ends the vSphere session and the registry connections. */
   close(): Promise<void>;
@@ -48,16 +53,30 @@ export async function openPortLayer(config: PortLayerConfig): Promise<OpenPortLa
     ...(ca !== undefined ? { ca } : {}),
   });
   let target: Awaited<ReturnType<typeof openVsphereTarget>> | undefined;
+  let execution: OpenedExecution | undefined;
   try {
     target = await openVsphereTarget(config);
+    const files = new VsphereImageDatastore(target.ctx, target.dc, target.imageDatastore.name);
     const store = await ImageStore.open({
-      datastore: new VsphereImageDatastore(target.ctx, target.dc, target.imageDatastore.name),
+      datastore: files,
       vchFolder: config.name,
       registry,
       ...(config.scratchDir !== undefined ? { scratchDir: config.scratchDir } : {}),
     });
     const images = new ImageStoreService(store);
     const instantClone = canInstantClone(target.ctx.client);
+    if (config.containers) {
+      const logger = config.logger;
+      execution = await openVchExecution({
+        vch: config.name,
+        config: config.containers,
+        target,
+        files,
+        store,
+        log: (msg) => logger?.info({ component: 'execution' }, msg),
+      });
+    }
+    const containers = execution?.execution.containers;
     const system = new VsphereSystemService({
       name: config.name,
       target,
@@ -67,24 +86,30 @@ export async function openPortLayer(config: PortLayerConfig): Promise<OpenPortLa
       kernelVersion: config.kernelVersion ?? '',
       targetUrl: config.vsphere.url,
       instantClone,
+      ...(containers ? { containers } : {}),
     });
     const opened = target;
+    const openedExecution = execution;
     return {
       images,
       system,
       auth: new RegistryLoginService(registry),
+      ...(containers ? { containers } : {}),
       placement: {
         datacenter: opened.datacenter.path,
         resourcePool: opened.pool.path,
         imageDatastore: opened.imageDatastore.name,
         instantClone,
+        ...(openedExecution ? { attach: openedExecution.serialUri } : {}),
       },
       async close() {
+        await openedExecution?.close().catch(() => undefined);
         await registry.close().catch(() => undefined);
         await opened.close();
       },
     };
   } catch (error) {
+    await execution?.close().catch(() => undefined);
     await registry.close().catch(() => undefined);
     await target?.close();
     throw error;

@@ -28,6 +28,8 @@ export class MainProcess {
     private readonly launcher: Launcher,
     /** Told the pid once the process runs (the VM reports it as status `running`). */
     private readonly onStarted: (pid: number) => void = () => {},
+    /** Docker's OpenStdin: without it no attach feeds the process. */
+    private readonly openStdin = true,
   ) {}
 
   /** Starts the process if need be; rejects (with ExecError) if it cannot start. */
@@ -42,7 +44,7 @@ export class MainProcess {
     proc.stdout.pipe(a.stdout);
     if (proc.stderr) proc.stderr.pipe(a.stderr);
     else a.stderr.end();
-    a.stdin.pipe(proc.stdin);
+    if (this.openStdin) a.stdin.pipe(proc.stdin);
     return proc;
   }
 
@@ -71,6 +73,9 @@ export class MainProcess {
       throw err;
     }
     proc.exited.then((status) => this.finish(status));
+    // No input, as Docker's container without -i: a reader sees end of file at once. A
+    // terminal stays open (ending the pty's input would hang it up).
+    if (!this.openStdin && !proc.tty) proc.stdin.end();
     this.onStarted(proc.pid);
     return proc;
   }

@@ -7,6 +7,8 @@ export interface ContainerSpec {
   vmId: string;
   containerId?: string;
   process: ProcessSpec;
+  /** Docker's OpenStdin: false gives the main process no input (undefined: attaches feed it). */
+  openStdin?: boolean;
 }
 
 /**

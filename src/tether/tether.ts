@@ -41,9 +41,14 @@ export async function runTether(options: TetherOptions): Promise<ExitStatus> {
   });
   const ready = options.ready;
   const launcher: Launcher = ready ? async (p) => ready.then(() => launch(p)) : launch;
-  const main = new MainProcess(spec.process, launcher, (pid) => {
-    options.status?.started(pid).catch((err: Error) => log(`status: ${err.message}`));
-  });
+  const main = new MainProcess(
+    spec.process,
+    launcher,
+    (pid) => {
+      options.status?.started(pid).catch((err: Error) => log(`status: ${err.message}`));
+    },
+    spec.openStdin ?? true,
+  );
   const transport = options.transport;
   const open = typeof transport === 'function' ? transport : () => openTransport(transport);
   let stopped = false;

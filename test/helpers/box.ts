@@ -16,11 +16,15 @@ export function testLogger(): Logger {
   return pino({ name: 'vch-test', level }, pino.destination(2));
 }
 
-export function startTestBox(options: { insecureRegistries?: readonly string[] } = {}): Promise<RunningBox> {
+export function startTestBox(
+  options: { insecureRegistries?: readonly string[]; withContainers?: boolean } = {},
+): Promise<RunningBox> {
   return startBox({
     logger: testLogger(),
     port: 0,
     withTestRegistry: true,
+    // What `vch dev` runs: containers too (an images-only suite may leave them out).
+    withContainers: options.withContainers ?? true,
     ...(options.insecureRegistries ? { insecureRegistries: options.insecureRegistries } : {}),
   });
 }

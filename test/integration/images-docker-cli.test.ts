@@ -47,7 +47,7 @@ beforeAll(async () => {
   if (!dockerAvailable()) throw new Error('the docker CLI is missing (/usr/local/bin/docker)');
   authRegistry = await startTestRegistry({ auth: { kind: 'htpasswd', users: [USER] } });
   await pushTestImages(authRegistry);
-  box = await startTestBox({ insecureRegistries: [authRegistry.host] });
+  box = await startTestBox({ insecureRegistries: [authRegistry.host], withContainers: false });
 });
 
 afterAll(async () => {

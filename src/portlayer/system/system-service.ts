@@ -9,7 +9,7 @@ import { Inventory } from '../../vsphere/inventory';
 import { PropertyCollector } from '../../vsphere/propertyCollector';
 import type { ComputeResourceSummary, DatastoreSummary, ResourceConfigSpec } from '../../vsphere/vim25/generated/types';
 import type { ManagedObjectReference } from '../../vsphere/vim25/values';
-import type { ImageService, SystemInfo, SystemService, SystemVersion } from '../api';
+import type { ContainerService, ImageService, SystemInfo, SystemService, SystemVersion } from '../api';
 import type { RegistrySettings } from '../config';
 import type { VsphereTarget } from './vsphere-target';
 
@@ -46,6 +46,8 @@ export interface VsphereSystemServiceOptions {
   readonly targetUrl: string;
   /** Whether the endpoint has InstantClone_Task (detected once at start). */
   readonly instantClone: boolean;
+  /** The execution room, when the VCH runs containers: `docker info` counts them. */
+  readonly containers?: ContainerService;
 }
 
 export class VsphereSystemService implements SystemService {
@@ -60,11 +62,12 @@ export class VsphereSystemService implements SystemService {
   async info(): Promise<SystemInfo> {
     const { target } = this.o;
     const about = target.ctx.client.serviceContent.about;
-    const [pool, ds, networks, images] = await Promise.all([
+    const [pool, ds, networks, images, containers] = await Promise.all([
       this.pc.retrieveOne(target.pool.ref, ['owner', 'config']),
       this.pc.retrieveOne(target.imageDatastore.ref, ['summary']),
       this.inventory.list(target.datacenter, 'network'),
       this.o.images.list(),
+      this.o.containers?.list({ all: true }) ?? [],
     ]);
     const owner = pool.props.owner as ManagedObjectReference | undefined;
     const compute = owner ? await this.pc.retrieveOne(owner, ['summary']) : undefined;
@@ -88,8 +91,11 @@ export class VsphereSystemService implements SystemService {
         networks: networks.map((n) => n.name),
         instantClone: this.o.instantClone,
       },
-      // The execution room (container VMs) is not built yet.
-      containers: { running: 0, paused: 0, stopped: 0 },
+      containers: {
+        running: containers.filter((c) => c.state.running).length,
+        paused: 0, // a container VM is never paused
+        stopped: containers.filter((c) => !c.state.running).length,
+      },
       images: images.length,
       cpus,
       memoryBytes,

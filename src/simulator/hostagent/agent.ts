@@ -114,6 +114,11 @@ export async function startHostAgent(o: HostAgentOptions): Promise<HostAgent> {
   const chains = new Map<string, Promise<void>>();
   /** VMs we already said we would not run (no bootstrap CD): said once, not at every update. */
   const skipped = new Set<string>();
+  /**
+   * VMs that have run here: an instant clone is restored from its source on its first power-on
+   * only; powered on again it boots cold, as on ESXi (its RAM copy went with the power-off).
+   */
+  const hasRun = new Set<string>();
   let stopping = false;
   let startCounter = 0;
   /** Block node names must be unique in a qemu; unique across the agent is simplest. */
@@ -159,6 +164,7 @@ export async function startHostAgent(o: HostAgentOptions): Promise<HostAgent> {
     const key = u.vm.value;
     if (u.kind === 'leave') {
       latest.delete(key);
+      hasRun.delete(key);
       forgetFrozen(key);
     } else {
       const cfg = vmConfigOf(u.values);
@@ -191,7 +197,7 @@ export async function startHostAgent(o: HostAgentOptions): Promise<HostAgent> {
     const key = ref.value;
     if (stopping || vms.has(key) || frozen.has(key)) return;
     const sourceKey = cfg.extraConfig[CLONE_SOURCE_KEY];
-    const source = sourceKey ? frozen.get(sourceKey) : undefined;
+    const source = sourceKey && !hasRun.has(key) ? frozen.get(sourceKey) : undefined;
     if (!cfg.isoPath && !source) {
       if (!skipped.has(key)) log.info({ vm: key, name: cfg.name }, 'powered on without a bootstrap CD: not run');
       skipped.add(key);
@@ -200,7 +206,7 @@ export async function startHostAgent(o: HostAgentOptions): Promise<HostAgent> {
     const runDir = path.join(stateDir, key);
     await rm(runDir, { recursive: true, force: true });
     await mkdir(runDir, { recursive: true });
-    if (sourceKey && !source) {
+    if (sourceKey && !source && !hasRun.has(key)) {
       log.warn({ vm: key, source: sourceKey }, 'instant clone of a source not frozen here: cold boot instead');
     }
     const sockets = {
@@ -250,6 +256,7 @@ export async function startHostAgent(o: HostAgentOptions): Promise<HostAgent> {
     const events = new Set<(e: QmpEvent) => void>();
     let proc: QemuProcess;
     const startedAt = Date.now();
+    hasRun.add(key);
     try {
       proc = await QemuProcess.start(plan, (e) => {
         for (const f of events) f(e);

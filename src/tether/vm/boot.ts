@@ -131,7 +131,9 @@ export async function runVm(options: VmOptions): Promise<never> {
     const exit = await Promise.race([
       failed,
       runTether({
-        spec: { read: async () => ({ vmId: spec.id, containerId: spec.id, process: spec.process }) },
+        spec: {
+          read: async () => ({ vmId: spec.id, containerId: spec.id, process: spec.process, openStdin: spec.openStdin }),
+        },
         status: sink,
         transport: () => port.connect(),
         rootDir: CONTAINER_ROOT,

@@ -1,0 +1,132 @@
+/**
+ * Container start on the box (what `vch dev --with-test-registry` runs): the time from
+ * `create` to the first line of output and to the exit, through the port layer's
+ * ContainerService, for
+ *   (a) instant clone: create (clone of the frozen template + hot-added disks) + attach +
+ *       start of `echo`, 10 runs;
+ *   (b) cold boot: the same container started again after it exited (the restart path:
+ *       its VM powered on from scratch with the same disks), 10 runs;
+ * in the same box, one container at a time. Then the PSS of one running container VM's
+ * qemu (`sleep`), from /proc/<pid>/smaps_rollup. TCG on shared CPUs: compare the two in
+ * one run, not across machines. Last line: one JSON object.
+ */
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { PassThrough } from 'node:stream';
+import pino from 'pino';
+import { startBox } from '../bin/commands/dev';
+import type { ContainerService } from '../src/portlayer/api';
+
+const RUNS = 10;
+
+interface Timing {
+  firstLineS: number;
+  exitS: number;
+}
+
+function quantile(values: readonly number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? Number.NaN;
+}
+
+const round = (s: number): number => Math.round(s * 1000) / 1000;
+
+/** Attach, then `go` (create was before t0 for (a); start is inside `go`), timed to first line and exit. */
+async function timedRun(
+  containers: ContainerService,
+  id: string,
+  t0: number,
+  go: () => Promise<void>,
+): Promise<Timing> {
+  const out = new PassThrough();
+  let firstLine = Number.NaN;
+  let text = '';
+  out.on('data', (c: Buffer) => {
+    text += c.toString('utf8');
+    if (Number.isNaN(firstLine) && text.includes('\n')) firstLine = performance.now();
+  });
+  const a = await containers.attach(id, { stdout: out, stderr: out });
+  await go();
+  const code = await a.exitCode;
+  const end = performance.now();
+  if (code !== 0 || !text.includes('started')) throw new Error(`run of ${id.slice(0, 12)}: exit ${code}, ${text}`);
+  return { firstLineS: (firstLine - t0) / 1000, exitS: (end - t0) / 1000 };
+}
+
+function pssMB(pid: number): number {
+  const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+  if (!m) throw new Error(`no Pss for ${pid}`);
+  return Number(m[1]) / 1024;
+}
+
+async function main(): Promise<void> {
+  const logger = pino({ level: process.env.VCH_LOG_LEVEL ?? 'warn' }, pino.destination(2));
+  const t0 = performance.now();
+  const box = await startBox({ logger, port: 0, withTestRegistry: true, name: 'bench' });
+  try {
+    const containers = box.daemon.portLayer.containers;
+    if (!containers) throw new Error('the box has no containers');
+    const image = box.registry?.pushed.images.busybox.references.tag;
+    if (!image) throw new Error('no busybox in the test registry');
+    await box.daemon.portLayer.images.pull(image, { onProgress: () => {} });
+    process.stderr.write(`box with template ready in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+
+    const instant: Timing[] = [];
+    let last = '';
+    for (let i = 0; i < RUNS; i++) {
+      const start = performance.now();
+      const { id } = await containers.create({ image, cmd: ['echo', 'started'] });
+      instant.push(await timedRun(containers, id, start, () => containers.start(id)));
+      if (last) await containers.remove(last, { force: true });
+      last = id;
+      process.stderr.write(
+        `instant ${i}: first line ${instant[i]!.firstLineS.toFixed(2)} s, exit ${instant[i]!.exitS.toFixed(2)} s\n`,
+      );
+    }
+    const cold: Timing[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const start = performance.now();
+      cold.push(await timedRun(containers, last, start, () => containers.start(last)));
+      process.stderr.write(
+        `cold ${i}: first line ${cold[i]!.firstLineS.toFixed(2)} s, exit ${cold[i]!.exitS.toFixed(2)} s\n`,
+      );
+    }
+    await containers.remove(last, { force: true });
+
+    const { id } = await containers.create({ image, cmd: ['sleep', '600'] });
+    await containers.start(id);
+    await new Promise((r) => setTimeout(r, 2000)); // the guest settles after its start
+    const vmName = (await containers.inspect(id)).vm.name;
+    const pgrep = spawnSync('pgrep', ['-f', `qemu-system-x86_64 -name ${vmName}`], { encoding: 'utf8' });
+    const pid = Number(pgrep.stdout.trim().split('\n')[0]);
+    if (!Number.isInteger(pid) || pid <= 0) throw new Error(`no qemu for ${vmName}`);
+    const pss = pssMB(pid);
+    await containers.remove(id, { force: true });
+
+    const firstLines = (t: Timing[]) => t.map((x) => x.firstLineS);
+    const exits = (t: Timing[]) => t.map((x) => x.exitS);
+    const result = {
+      runs: RUNS,
+      instantP50S: round(quantile(firstLines(instant), 0.5)),
+      instantP90S: round(quantile(firstLines(instant), 0.9)),
+      instantExitP50S: round(quantile(exits(instant), 0.5)),
+      coldP50S: round(quantile(firstLines(cold), 0.5)),
+      coldP90S: round(quantile(firstLines(cold), 0.9)),
+      coldExitP50S: round(quantile(exits(cold), 0.5)),
+      ratio: round(quantile(firstLines(cold), 0.5) / quantile(firstLines(instant), 0.5)),
+      pssMB: Math.round(pss),
+    };
+    process.stdout.write(
+      `create+start → first line: instant p50 ${result.instantP50S} s (p90 ${result.instantP90S}), ` +
+        `cold boot p50 ${result.coldP50S} s (p90 ${result.coldP90S}); one running container's qemu PSS ${result.pssMB} MB\n`,
+    );
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+  } finally {
+    await box.stop();
+  }
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`${err.stack ?? err.message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,459 @@
+/**
+ * Container lifecycle on vSphere (docs/container-vm.md): create = instant clone of the
+ * template + hot-added disks, start = the VCH's attach to the main process, stop / kill /
+ * remove through the session and the VM's power, state from the VMs' guestinfo through the
+ * one watch of the ContainerCache.
+ */
+import { randomBytes } from 'node:crypto';
+import { faultTypeOf } from '../../vsphere/faults';
+import type { ManagedObjectReference } from '../../vsphere/vim25/values';
+import {
+  changeDevices,
+  destroyVM,
+  instantClone,
+  powerOff,
+  powerOn,
+  readDevices,
+  reconfigure,
+  setExtraConfig,
+} from '../../vsphere/virtualMachine';
+import {
+  ConflictError,
+  type ContainerAttachment,
+  type ContainerCreateResult,
+  type ContainerCreateSpec,
+  type ContainerDetails,
+  type ContainerExecOptions,
+  type ContainerListOptions,
+  type ContainerService,
+  type ContainerStdio,
+  type ContainerStopOptions,
+  type ContainerSummary,
+  type ContainerWaitResult,
+  SystemError,
+  type WaitCondition,
+} from '../api';
+import { SessionStartError } from '../interaction/session';
+import { commandLine, mergeConfig, processOf } from './config';
+import { layerDetachChanges, planContainerDisks, type ScratchDisk } from './disks';
+import type { ContainerImages } from './images';
+import { MainSession } from './main-session';
+import { nameConflict, newContainerId, normalizeName, randomName, resolveContainer, vmName } from './names';
+import type { VchPlacement } from './placement';
+import { type ContainerVmSpec, KEY_CLOCK, KEY_ID, KEY_RECORD, KEY_ROLE, KEY_SEED, KEY_SPEC, KEY_STATUS } from './spec';
+import type { CachedContainer, ContainerCache, ContainerRecord } from './state';
+import type { Template } from './template';
+import type { Tethers } from './tethers';
+
+export interface LifecycleOptions {
+  readonly placement: VchPlacement;
+  readonly template: Template;
+  readonly scratch: ScratchDisk;
+  readonly images: ContainerImages;
+  readonly cache: ContainerCache;
+  readonly tethers: Tethers;
+  /** From clone to `created` (the tether mounting its disks): generous under TCG. */
+  readonly createTimeoutMs?: number;
+  readonly log?: (msg: string) => void;
+}
+
+const DEFAULT_STOP_TIMEOUT_S = 10;
+/** From the session's Exit to the VM's status `exited` (a guestinfo set: well under a second). */
+const EXIT_RECORD_TIMEOUT_MS = 10_000;
+
+export class ContainerLifecycle implements ContainerService {
+  private readonly sessions = new Map<string, MainSession>();
+  /** Names being created right now: a second create of the same name must fail, not race. */
+  private readonly reserved = new Map<string, string>();
+  private readonly p: VchPlacement;
+  /** Auto-remove containers whose removal has begun (each exit event must start one only). */
+  private readonly autoRemoving = new Set<string>();
+
+  constructor(private readonly o: LifecycleOptions) {
+    this.p = o.placement;
+    o.cache.subscribe((e) => {
+      const c = e.container;
+      if (e.kind === 'changed' && c.record?.autoRemove && c.status?.state === 'exited') this.autoRemove(c.id);
+    });
+  }
+
+  async create(spec: ContainerCreateSpec): Promise<ContainerCreateResult> {
+    const image = await this.o.images.resolve(spec.image);
+    const id = newContainerId();
+    const name = spec.name ? normalizeName(spec.name) : randomName((n) => this.nameTaken(n) !== undefined);
+    const holder = this.nameTaken(name);
+    if (holder) throw nameConflict(name, holder);
+    this.reserved.set(name, id);
+    try {
+      const config = mergeConfig(spec, image.config, image.id, id);
+      const process = processOf(config);
+      const plan = planContainerDisks(
+        this.o.template.devices,
+        image.layers.map((l) => l.disk),
+        this.o.scratch,
+        `[${this.p.datastore}] ${vmName(name, id)}/${vmName(name, id)}-rw.vmdk`,
+      );
+      const vmSpec: ContainerVmSpec = {
+        id,
+        name,
+        hostname: config.hostname,
+        ...(config.domainname ? { domainname: config.domainname } : {}),
+        process,
+        openStdin: config.openStdin,
+        stdinOnce: config.stdinOnce,
+        layers: image.layers.map((l, i) => ({ unit: plan.layerUnits[i]!, diffId: l.diffId })),
+        rwDisk: { unit: plan.rwUnit },
+        ...(spec.extraHosts ? { hosts: spec.extraHosts.map(hostsLine) } : {}),
+        ...(spec.dns ? { dns: [...spec.dns] } : {}),
+        ...(config.stopSignal ? { stopSignal: config.stopSignal } : {}),
+      };
+      const record: ContainerRecord = {
+        name,
+        created: new Date().toISOString(),
+        config,
+        ...(spec.autoRemove ? { autoRemove: true } : {}),
+      };
+      const t0 = Date.now();
+      const vm = await instantClone(this.p.ctx, this.o.template.vm, {
+        name: vmName(name, id),
+        folder: this.p.folder,
+        pool: this.p.pool,
+        extraConfig: {
+          [KEY_ROLE]: 'container',
+          [KEY_ID]: id,
+          [KEY_SPEC]: JSON.stringify(vmSpec),
+          [KEY_SEED]: randomBytes(32).toString('hex'),
+          [KEY_CLOCK]: String(Date.now()),
+          [KEY_RECORD]: JSON.stringify(record),
+        },
+      });
+      const cloned = Date.now();
+      try {
+        // Hot-add: the clone is running; the tether waits for the units its spec lists.
+        await reconfigure(this.p.ctx, vm, {
+          deviceChange: plan.changes,
+          annotation: `container ${name} (${id.slice(0, 12)})\nimage: ${spec.image}\ncommand: ${commandLine(process.argv)}`,
+        });
+        await this.o.cache.until(
+          id,
+          (c) => c.status?.state === 'created' || c.powerState === 'poweredOff',
+          this.o.createTimeoutMs ?? 120_000,
+        );
+        const now = Date.now();
+        this.o.log?.(`created ${id.slice(0, 12)} in ${now - t0} ms (clone ${cloned - t0} ms, then disks and root)`);
+      } catch (error) {
+        await this.destroy(vm).catch(() => undefined);
+        throw error;
+      }
+      return { id, warnings: [] };
+    } finally {
+      this.reserved.delete(name);
+    }
+  }
+
+  async start(ref: string): Promise<void> {
+    let c = this.find(ref);
+    if (c.state.running) return; // Docker: starting a running container is a no-op
+    if (c.powerState === 'poweredOff' || c.status?.state === 'exited') {
+      c = await this.coldBoot(c);
+    }
+    const session = this.session(c);
+    try {
+      await session.open();
+    } catch (error) {
+      if (error instanceof SessionStartError) {
+        // The tether reports the failed start in the VM's status too (127 + error): once it
+        // is recorded, `wait` and `inspect` tell the same exit as this error.
+        await this.exitRecorded(c.id);
+        throw new SystemError(`failed to start container ${c.id.slice(0, 12)}: ${error.message}`);
+      }
+      throw error;
+    }
+    await this.o.cache.until(c.id, (x) => x.status?.state === 'running' || x.status?.state === 'exited', 60_000);
+  }
+
+  async attach(
+    ref: string,
+    stdio: ContainerStdio,
+    size?: { readonly rows: number; readonly cols: number },
+  ): Promise<ContainerAttachment> {
+    const c = this.find(ref);
+    if (c.state.status === 'exited' && !c.state.running && !this.sessions.get(c.id)?.fresh) {
+      // An exited container's attach is to its next run (`docker start -a` attaches, then
+      // starts), as Docker's API does: the last run's session is done with.
+      this.sessions.get(c.id)?.close();
+      this.sessions.delete(c.id);
+    }
+    const session = this.session(c);
+    const attachment = session.attach(stdio, size ? { rows: size.rows, cols: size.cols } : undefined);
+    // A container that runs while the VCH has no session (a restarted VCH): attach to it.
+    if (c.state.running) await session.open();
+    // The session hears the exit before the VM's status records it; a client that inspects
+    // the container once its attach ended must see it exited, as with Docker.
+    const exitCode = attachment.exitCode.then(async (code) => {
+      await this.exitRecorded(c.id);
+      return code;
+    });
+    return { ...attachment, exitCode };
+  }
+
+  async exec(ref: string, options: ContainerExecOptions, stdio: ContainerStdio): Promise<ContainerAttachment> {
+    const c = this.find(ref);
+    if (!c.state.running) throw new ConflictError(`Container ${c.id} is not running`);
+    const tether = await this.o.tethers.waitFor(c.id, 30_000);
+    const env = options.env ? [...(c.record?.config.env ?? []), ...options.env] : c.record?.config.env;
+    const session = await tether.exec(
+      {
+        argv: [...options.cmd],
+        ...(env ? { env: [...env] } : {}),
+        ...((options.user ?? c.record?.config.user) ? { user: options.user ?? c.record?.config.user } : {}),
+        ...((options.workingDir ?? c.record?.config.workingDir)
+          ? { cwd: options.workingDir ?? c.record?.config.workingDir }
+          : {}),
+        tty: options.tty ?? false,
+        ...(options.size ? { rows: options.size.rows, cols: options.size.cols } : {}),
+      },
+      {
+        ...(stdio.stdin ? { stdin: stdio.stdin } : {}),
+        ...(stdio.stdout ? { stdout: stdio.stdout } : {}),
+        ...(stdio.stderr ? { stderr: stdio.stderr } : {}),
+      },
+    );
+    return {
+      tty: session.tty,
+      resize: (rows, cols) => session.resize(rows, cols),
+      exitCode: session.exitCode,
+      detach: () => session.close(),
+    };
+  }
+
+  async resize(ref: string, rows: number, cols: number): Promise<void> {
+    const c = this.find(ref);
+    this.sessions.get(c.id)?.resize(rows, cols);
+  }
+
+  async wait(ref: string, condition: WaitCondition = 'not-running'): Promise<ContainerWaitResult> {
+    const c = this.find(ref);
+    const result = (x: CachedContainer): ContainerWaitResult => ({
+      exitCode: x.state.exitCode,
+      ...(x.state.error ? { error: x.state.error } : {}),
+    });
+    if (condition === 'removed') {
+      let last = c;
+      const off = this.o.cache.subscribe((e) => {
+        if (e.container.id === c.id) last = e.container;
+      });
+      try {
+        await this.o.cache.until(c.id, () => false);
+      } catch {
+        // removed: `until` rejects when the container goes
+      } finally {
+        off();
+      }
+      return result(last);
+    }
+    if (condition === 'not-running') {
+      return result(await this.o.cache.until(c.id, (x) => !x.state.running));
+    }
+    // next-exit: an exit that is not the one already recorded (fast processes may skip `running`).
+    const before = c.state;
+    const done = await this.o.cache.until(
+      c.id,
+      (x) =>
+        x.state.status === 'exited' &&
+        (before.status !== 'exited' || x.state.finishedAt?.getTime() !== before.finishedAt?.getTime()),
+    );
+    return result(done);
+  }
+
+  async stop(ref: string, options: ContainerStopOptions = {}): Promise<void> {
+    const c = this.find(ref);
+    if (!c.state.running) return;
+    const signal = options.signal ?? c.record?.config.stopSignal ?? 'SIGTERM';
+    const timeoutS = options.timeout ?? c.record?.config.stopTimeout ?? DEFAULT_STOP_TIMEOUT_S;
+    const sent = await this.signal(c, signal);
+    if (sent && timeoutS > 0) {
+      const stopped = await this.o.cache
+        .until(c.id, (x) => !x.state.running, timeoutS * 1000)
+        .then(
+          () => true,
+          () => false,
+        );
+      if (stopped) return;
+    }
+    await this.hardStop(c, 137);
+  }
+
+  async kill(ref: string, signal = 'SIGKILL'): Promise<void> {
+    const c = this.find(ref);
+    if (!c.state.running) throw new ConflictError(`Container ${c.id} is not running`);
+    if (!(await this.signal(c, signal)) && /^(SIG)?KILL$|^9$/.test(signal)) await this.hardStop(c, 137);
+  }
+
+  async remove(ref: string, options: { readonly force?: boolean } = {}): Promise<void> {
+    const c = this.find(ref);
+    if (c.state.running && !options.force) {
+      throw new ConflictError(
+        `You cannot remove a running container ${c.id}. Stop the container before attempting removal or force remove`,
+      );
+    }
+    this.sessions.get(c.id)?.close();
+    this.sessions.delete(c.id);
+    await this.destroy(c.vm);
+    await this.o.cache.until(c.id, () => false, 30_000).catch(() => undefined);
+  }
+
+  async inspect(ref: string): Promise<ContainerDetails> {
+    return this.details(this.find(ref));
+  }
+
+  async list(options: ContainerListOptions = {}): Promise<readonly ContainerSummary[]> {
+    return this.o.cache
+      .all()
+      .filter((c) => options.all || c.state.running)
+      .map((c) => this.details(c))
+      .sort((a, b) => b.created.getTime() - a.created.getTime());
+  }
+
+  /** The output captured by the VCH's attach (for `docker logs`). */
+  logs(ref: string): readonly { stream: 1 | 2; data: Buffer }[] {
+    return this.sessions.get(this.find(ref).id)?.logs() ?? [];
+  }
+
+  // -------------------------------------------------------------------------------------
+
+  private find(ref: string): CachedContainer {
+    return resolveContainer(this.o.cache.all(), ref);
+  }
+
+  private nameTaken(name: string): string | undefined {
+    return this.reserved.get(name) ?? this.o.cache.all().find((c) => c.name === name)?.id;
+  }
+
+  private session(c: CachedContainer): MainSession {
+    let s = this.sessions.get(c.id);
+    if (!s || (s.ended && c.state.status !== 'exited')) {
+      s = new MainSession({
+        id: c.id,
+        tty: c.record?.config.tty ?? false,
+        openStdin: c.record?.config.openStdin ?? false,
+        stdinOnce: c.record?.config.stdinOnce ?? false,
+        tethers: this.o.tethers,
+        connectTimeoutMs: 60_000,
+      });
+      this.sessions.set(c.id, s);
+    }
+    return s;
+  }
+
+  /**
+   * `--rm`: once the guest has powered its VM off after the exit (a destroy racing the
+   * guest's own power-off would meet a busy VM), the container goes.
+   */
+  private autoRemove(id: string): void {
+    if (this.autoRemoving.has(id)) return;
+    this.autoRemoving.add(id);
+    void this.o.cache
+      .until(id, (x) => x.powerState === 'poweredOff', 30_000)
+      .catch(() => undefined)
+      .then(() => (this.o.cache.byId(id) ? this.remove(id, { force: true }) : undefined))
+      .catch((err: Error) => this.o.log?.(`auto-remove ${id.slice(0, 12)}: ${err.message}`))
+      .finally(() => this.autoRemoving.delete(id));
+  }
+
+  /** Until the VM's status (or power) shows the exit; a lost status is not worth hanging for. */
+  private async exitRecorded(id: string): Promise<void> {
+    await this.o.cache
+      .until(id, (x) => x.status?.state === 'exited' || x.powerState === 'poweredOff', EXIT_RECORD_TIMEOUT_MS)
+      .catch(() => undefined);
+  }
+
+  private async signal(c: CachedContainer, name: string): Promise<boolean> {
+    const session = this.session(c);
+    if (!session.signal(name)) {
+      await session.open().catch(() => undefined);
+      return session.signal(name);
+    }
+    return true;
+  }
+
+  /** Power off under the process; the status says so for whoever reads the VM next. */
+  private async hardStop(c: CachedContainer, exitCode: number): Promise<void> {
+    await powerOff(this.p.ctx, c.vm).catch((e: unknown) => {
+      if (faultTypeOf(e) !== 'InvalidPowerState') throw e;
+    });
+    await setExtraConfig(this.p.ctx, c.vm, {
+      [KEY_STATUS]: JSON.stringify({ state: 'exited', exitCode, finishedAt: new Date().toISOString() }),
+    });
+    this.sessions.get(c.id)?.markExited(exitCode);
+  }
+
+  /** An exited container runs again by a cold boot of its VM; its disks are in its config. */
+  private async coldBoot(c: CachedContainer): Promise<CachedContainer> {
+    if (c.powerState !== 'poweredOff') {
+      await this.o.cache
+        .until(c.id, (x) => x.powerState === 'poweredOff', 60_000)
+        .catch(async () => {
+          await powerOff(this.p.ctx, c.vm).catch(() => undefined);
+        });
+    }
+    // The last run's session goes; one attached for this run (not opened yet) stays.
+    const previous = this.sessions.get(c.id);
+    if (previous && !previous.fresh) {
+      previous.close();
+      this.sessions.delete(c.id);
+    }
+    await setExtraConfig(this.p.ctx, c.vm, { [KEY_STATUS]: null });
+    await powerOn(this.p.ctx, c.vm);
+    return this.o.cache.until(c.id, (x) => x.status?.state === 'created', this.o.createTimeoutMs ?? 120_000);
+  }
+
+  private async destroy(vm: ManagedObjectReference): Promise<void> {
+    await powerOff(this.p.ctx, vm).catch((e: unknown) => {
+      if (faultTypeOf(e) !== 'InvalidPowerState') throw e;
+    });
+    const detach = layerDetachChanges(await readDevices(this.p.ctx, vm));
+    if (detach.length > 0) await changeDevices(this.p.ctx, vm, detach);
+    await destroyVM(this.p.ctx, vm);
+  }
+
+  private details(c: CachedContainer): ContainerDetails {
+    const config = c.record?.config;
+    const argv = config ? [...config.entrypoint, ...config.cmd] : [];
+    return {
+      id: c.id,
+      name: `/${c.name}`,
+      image: config?.image ?? '',
+      imageId: config?.imageId ?? '',
+      command: commandLine(argv),
+      created: new Date(c.record?.created ?? 0),
+      state: c.state,
+      labels: config?.labels ?? {},
+      path: argv[0] ?? '',
+      args: argv.slice(1),
+      config: config ?? {
+        image: '',
+        imageId: '',
+        hostname: '',
+        domainname: '',
+        user: '',
+        env: [],
+        cmd: [],
+        entrypoint: [],
+        workingDir: '',
+        tty: false,
+        openStdin: false,
+        stdinOnce: false,
+        labels: {},
+      },
+      vm: { name: c.vmName, moref: c.vm.value },
+      hostConfig: { autoRemove: c.record?.autoRemove ?? false },
+    };
+  }
+}
+
+/** Docker's ExtraHosts `host:ip` as an /etc/hosts line. */
+function hostsLine(entry: string): string {
+  const i = entry.indexOf(':');
+  return i < 0 ? entry : `${entry.slice(i + 1)}\t${entry.slice(0, i)}`;
+}

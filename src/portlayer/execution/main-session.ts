@@ -1,0 +1,190 @@
+/**
+ * The VCH's one attach to a container's main process. The first attach starts the process
+ * in the guest, so the VCH opens it itself at `start` and fans the output out to every
+ * client (and to the log buffer): a client attached before the start misses nothing, and
+ * the process never depends on a client's connection. A lost backchannel (VM reconnects,
+ * attach server restarted) is followed by a new attach to the same process.
+ */
+import { PassThrough, type Readable } from 'node:stream';
+import type { ContainerAttachment, ContainerStdio } from '../api';
+import { type Session, SessionStartError } from '../interaction/session';
+import type { Tethers } from './tethers';
+
+interface Client {
+  readonly stdio: ContainerStdio;
+  readonly exit: (code: number) => void;
+  detached: boolean;
+}
+
+/** Output kept for `docker logs` (bounded: the newest bytes win). */
+const LOG_LIMIT = 1024 * 1024;
+
+export interface MainSessionOptions {
+  readonly id: string;
+  readonly tty: boolean;
+  readonly openStdin: boolean;
+  readonly stdinOnce: boolean;
+  readonly tethers: Tethers;
+  readonly connectTimeoutMs: number;
+}
+
+export class MainSession {
+  private session: Session | undefined;
+  private readonly clients = new Set<Client>();
+  private readonly log: { stream: 1 | 2; data: Buffer }[] = [];
+  private logBytes = 0;
+  private exitCode: number | undefined;
+  private opening: Promise<void> | undefined;
+  private size: { rows: number; cols: number } | undefined;
+  private closed = false;
+  /**
+   * The clients' input on its way to the process: a client's stdin may flow (or even end)
+   * before `start` opens the session, and a reconnect needs it piped to the new session.
+   */
+  private readonly stdin = new PassThrough();
+
+  constructor(private readonly o: MainSessionOptions) {}
+
+  get ended(): boolean {
+    return this.exitCode !== undefined;
+  }
+
+  /** Never opened nor ended: it belongs to a run that has not started yet. */
+  get fresh(): boolean {
+    return this.opening === undefined && this.session === undefined && this.exitCode === undefined;
+  }
+
+  /** Opens the attach (which starts the process on its first time). Rejects with SessionStartError. */
+  open(): Promise<void> {
+    if (!this.opening) {
+      this.opening = this.connect().catch((err: unknown) => {
+        this.opening = undefined;
+        if (err instanceof SessionStartError) this.finish(err.exitCode, `${err.message}\n`);
+        throw err;
+      });
+    }
+    return this.opening;
+  }
+
+  /** The process ended before we were attached (seen in its VM's status): release the clients. */
+  markExited(exitCode: number): void {
+    this.finish(exitCode);
+  }
+
+  attach(stdio: ContainerStdio, size?: { rows: number; cols: number }): ContainerAttachment {
+    if (size) this.resize(size.rows, size.cols);
+    let resolveExit: (code: number) => void = () => {};
+    const exitCode = new Promise<number>((resolve) => {
+      resolveExit = resolve;
+    });
+    const client: Client = { stdio, exit: resolveExit, detached: false };
+    if (this.exitCode !== undefined) {
+      resolveExit(this.exitCode);
+    } else {
+      this.clients.add(client);
+      if (stdio.stdin && this.o.openStdin) this.feedStdin(stdio.stdin, client);
+    }
+    return {
+      tty: this.o.tty,
+      resize: (rows, cols) => this.resize(rows, cols),
+      exitCode,
+      detach: () => {
+        client.detached = true;
+        this.clients.delete(client);
+      },
+    };
+  }
+
+  resize(rows: number, cols: number): void {
+    this.size = { rows, cols };
+    this.session?.resize(rows, cols);
+  }
+
+  /** Sends a signal to the process; false when no session is open to carry it. */
+  signal(name: string): boolean {
+    if (!this.session) return false;
+    this.session.signal(name);
+    return true;
+  }
+
+  /** The captured output, oldest first. */
+  logs(): readonly { stream: 1 | 2; data: Buffer }[] {
+    return this.log;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.session?.close();
+    this.finish(this.exitCode ?? 137);
+  }
+
+  private async connect(): Promise<void> {
+    const tether = await this.o.tethers.waitFor(this.o.id, this.o.connectTimeoutMs);
+    const session = await tether.attach(undefined, this.size);
+    this.session = session;
+    if (this.o.openStdin) {
+      // An input that ended before a reconnect has nothing left to pipe: end the new one too.
+      if (this.stdin.readableEnded) session.stdin.end();
+      else this.stdin.pipe(session.stdin);
+    }
+    this.pump(session.stdout, 1);
+    this.pump(session.stderr, 2);
+    session.exit.then(
+      (status) => {
+        // Exit follows both Eofs: every byte is out before the clients learn the end.
+        void Promise.all([ended(session.stdout), ended(session.stderr)]).then(() => this.finish(status.exitCode));
+      },
+      () => {
+        // The backchannel went; the process goes on in the VM. Attach again once it is back.
+        this.stdin.unpipe(session.stdin);
+        if (this.session === session) this.session = undefined;
+        this.opening = undefined;
+        if (!this.closed && this.exitCode === undefined) void this.open().catch(() => undefined);
+      },
+    );
+  }
+
+  private pump(stream: Readable, which: 1 | 2): void {
+    stream.on('data', (chunk: Buffer) => {
+      this.keep(which, chunk);
+      for (const c of this.clients) {
+        const out = which === 1 || this.o.tty ? c.stdio.stdout : c.stdio.stderr;
+        out?.write(chunk);
+      }
+    });
+  }
+
+  private keep(stream: 1 | 2, data: Buffer): void {
+    this.log.push({ stream, data });
+    this.logBytes += data.length;
+    while (this.logBytes > LOG_LIMIT && this.log.length > 1) this.logBytes -= this.log.shift()!.data.length;
+  }
+
+  private feedStdin(stdin: Readable, client: Client): void {
+    stdin.on('data', (chunk: Buffer) => {
+      if (!client.detached && !this.stdin.writableEnded) this.stdin.write(chunk);
+    });
+    stdin.once('end', () => {
+      // stdinOnce: the process's stdin closes with the first client's (docker run -i).
+      if (!client.detached && this.o.stdinOnce) this.stdin.end();
+    });
+  }
+
+  private finish(exitCode: number, message?: string): void {
+    if (this.exitCode !== undefined) return;
+    this.exitCode = exitCode;
+    for (const c of this.clients) {
+      if (message) (this.o.tty ? c.stdio.stdout : c.stdio.stderr)?.write(message);
+      c.exit(exitCode);
+    }
+    this.clients.clear();
+  }
+}
+
+function ended(stream: Readable): Promise<void> {
+  if (stream.readableEnded || stream.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    stream.once('end', resolve);
+    stream.once('close', resolve);
+  });
+}

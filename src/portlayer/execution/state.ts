@@ -1,0 +1,169 @@
+/**
+ * The container cache: every container VM of the VCH (VMs in its folder carrying
+ * `guestinfo.vch.id`) with its state, kept current by ONE watch of the folder's VMs
+ * (UpdatesLoop.watchView). vSphere is the source of truth: the cache is filled from the
+ * view when the VCH starts, so a restarted VCH finds every container again.
+ */
+import type { Unsubscribe, UpdatesLoop } from '../../vsphere/updates';
+import type { OptionValue } from '../../vsphere/vim25/generated/types';
+import type { ManagedObjectReference, VimAny } from '../../vsphere/vim25/values';
+import { fromOptionValues } from '../../vsphere/virtualMachine';
+import type { ContainerConfig, ContainerState } from '../api';
+import { KEY_ID, KEY_RECORD, KEY_STATUS, parseVmStatus, statusTime, type VmStatus } from './spec';
+
+/** What the VCH writes about a container for itself (`guestinfo.vch.record`). */
+export interface ContainerRecord {
+  readonly name: string;
+  readonly created: string;
+  readonly config: ContainerConfig;
+  /** `docker run --rm`: the VCH removes the container once its process has exited. */
+  readonly autoRemove?: boolean;
+}
+
+export interface CachedContainer {
+  readonly id: string;
+  readonly name: string;
+  readonly vm: ManagedObjectReference;
+  readonly vmName: string;
+  readonly record: ContainerRecord | undefined;
+  readonly powerState: string;
+  readonly status: VmStatus | undefined;
+  readonly state: ContainerState;
+}
+
+const PATHS = ['name', 'config.extraConfig', 'runtime.powerState'] as const;
+
+function parseRecord(text: string | undefined): ContainerRecord | undefined {
+  if (!text) return undefined;
+  try {
+    const v = JSON.parse(text) as ContainerRecord;
+    return typeof v.name === 'string' && typeof v.config === 'object' ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Docker's state from the tether's status and the VM's power: a VM that is off while its
+ * status still says running was powered off under the process (a kill): 137, as Docker.
+ */
+export function deriveState(status: VmStatus | undefined, powerState: string): ContainerState {
+  const base = { pid: 0, exitCode: 0, error: '' };
+  if (status?.state === 'exited') {
+    const finishedAt = statusTime(status.finishedAt);
+    return {
+      ...base,
+      status: 'exited',
+      running: false,
+      exitCode: status.exitCode,
+      error: status.error ?? '',
+      ...(finishedAt ? { finishedAt } : {}),
+    };
+  }
+  if (status?.state === 'running') {
+    const startedAt = statusTime(status.startedAt);
+    if (powerState === 'poweredOff')
+      return { ...base, status: 'exited', running: false, exitCode: 137, ...(startedAt ? { startedAt } : {}) };
+    return { ...base, status: 'running', running: true, pid: status.pid ?? 0, ...(startedAt ? { startedAt } : {}) };
+  }
+  return { ...base, status: 'created', running: false };
+}
+
+export type ContainerEvent = { readonly kind: 'changed' | 'removed'; readonly container: CachedContainer };
+
+export class ContainerCache {
+  private readonly byVm = new Map<string, CachedContainer>();
+  private readonly listeners = new Set<(e: ContainerEvent) => void>();
+  private stop: Unsubscribe | undefined;
+
+  /** Starts the watch; resolves once the cache holds every container VM there is. */
+  static async open(updates: UpdatesLoop, folder: ManagedObjectReference): Promise<ContainerCache> {
+    const cache = new ContainerCache();
+    cache.stop = await updates.watchView(folder, 'VirtualMachine', PATHS, (u) => {
+      if (u.kind === 'leave') cache.remove(u.obj);
+      else cache.update(u.obj, u.values);
+    });
+    return cache;
+  }
+
+  all(): CachedContainer[] {
+    return [...this.byVm.values()];
+  }
+
+  byId(id: string): CachedContainer | undefined {
+    return this.all().find((c) => c.id === id);
+  }
+
+  /** Called on every change (state, power, a container appearing or going). */
+  subscribe(listener: (e: ContainerEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Resolves with the first state of `id` that `pred` accepts (now or later); rejects if it goes. */
+  until(id: string, pred: (c: CachedContainer) => boolean, timeoutMs?: number): Promise<CachedContainer> {
+    return new Promise((resolve, reject) => {
+      const now = this.byId(id);
+      if (now && pred(now)) {
+        resolve(now);
+        return;
+      }
+      const timer =
+        timeoutMs === undefined
+          ? undefined
+          : setTimeout(() => {
+              off();
+              reject(new Error(`container ${id}: state not reached within ${timeoutMs} ms`));
+            }, timeoutMs);
+      const off = this.subscribe((e) => {
+        if (e.container.id !== id) return;
+        if (e.kind === 'removed') {
+          off();
+          if (timer) clearTimeout(timer);
+          reject(new Error(`container ${id} was removed`));
+        } else if (pred(e.container)) {
+          off();
+          if (timer) clearTimeout(timer);
+          resolve(e.container);
+        }
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.stop?.();
+    this.listeners.clear();
+  }
+
+  private update(vm: ManagedObjectReference, values: Readonly<Record<string, VimAny | undefined>>): void {
+    const ec = fromOptionValues(values['config.extraConfig'] as OptionValue[] | undefined);
+    const id = ec[KEY_ID];
+    if (!id) return; // the template, or a VM that is not a container
+    const record = parseRecord(ec[KEY_RECORD]);
+    const status = parseVmStatus(ec[KEY_STATUS]);
+    const powerState = String(values['runtime.powerState'] ?? 'poweredOff');
+    const container: CachedContainer = {
+      id,
+      name: record?.name ?? id.slice(0, 12),
+      vm,
+      vmName: String(values.name ?? ''),
+      record,
+      powerState,
+      status,
+      state: deriveState(status, powerState),
+    };
+    this.byVm.set(vm.value, container);
+    this.emit({ kind: 'changed', container });
+  }
+
+  private remove(vm: ManagedObjectReference): void {
+    const container = this.byVm.get(vm.value);
+    if (!container) return;
+    this.byVm.delete(vm.value);
+    this.emit({ kind: 'removed', container });
+  }
+
+  private emit(e: ContainerEvent): void {
+    for (const l of [...this.listeners]) l(e);
+  }
+}
