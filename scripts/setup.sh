@@ -15,6 +15,13 @@ missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+# The bootstrap image and the test images fetch pinned .debs with `apt-get download`,
+# which needs package lists even when every package above is installed.
+lists_missing=false
+compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null || lists_missing=true
+if $lists_missing && ((${#missing[@]} == 0)) && [[ $(id -u) -eq 0 ]]; then
+  apt-get update -q
+fi
 if ((${#missing[@]})); then
   if [[ $(id -u) -ne 0 ]]; then
     echo "setup: missing Debian packages (install them as root): ${missing[*]}" >&2
