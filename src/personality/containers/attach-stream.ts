@@ -41,7 +41,9 @@ export function joinStreams(conn: HijackedConnection, choice: StreamChoice): Joi
     stdio: {
       ...(stdin !== undefined ? { stdin } : {}),
       ...(choice.stdout ? { stdout: out } : {}),
-      ...(choice.stderr ? { stderr: err } : {}),
+      // Not with a tty: the terminal merged stderr into stdout, and a port layer that pipes
+      // its (at once ended) stderr into this same writer would end stdout with it.
+      ...(choice.stderr && !choice.tty ? { stderr: err } : {}),
     },
     out,
     err,
