@@ -25,10 +25,14 @@ import {
   type ContainerDetails,
   type ContainerExecOptions,
   type ContainerListOptions,
+  type ContainerLogOptions,
+  type ContainerLogs,
   type ContainerService,
+  type ContainerStatsSample,
   type ContainerStdio,
   type ContainerStopOptions,
   type ContainerSummary,
+  type ContainerTop,
   type ContainerWaitResult,
   SystemError,
   type WaitCondition,
@@ -37,13 +41,17 @@ import { SessionStartError } from '../interaction/session';
 import { commandLine, mergeConfig, processOf } from './config';
 import { layerDetachChanges, planContainerDisks, type ScratchDisk } from './disks';
 import type { ContainerImages } from './images';
-import { MainSession } from './main-session';
+import { readSessionLogs } from './logs';
+import { type LogChunk, MainSession } from './main-session';
 import { nameConflict, newContainerId, normalizeName, randomName, resolveContainer, vmName } from './names';
 import type { VchPlacement } from './placement';
+import { renameContainer } from './rename';
 import { type ContainerVmSpec, KEY_CLOCK, KEY_ID, KEY_RECORD, KEY_ROLE, KEY_SEED, KEY_SPEC, KEY_STATUS } from './spec';
 import type { CachedContainer, ContainerCache, ContainerRecord } from './state';
+import { StatsSampler } from './stats';
 import type { Template } from './template';
 import type { Tethers } from './tethers';
+import { topOf } from './top';
 
 export interface LifecycleOptions {
   readonly placement: VchPlacement;
@@ -68,11 +76,14 @@ export class ContainerLifecycle implements ContainerService {
   private readonly p: VchPlacement;
   /** Auto-remove containers whose removal has begun (each exit event must start one only). */
   private readonly autoRemoving = new Set<string>();
+  private readonly sampler: StatsSampler;
 
   constructor(private readonly o: LifecycleOptions) {
     this.p = o.placement;
+    this.sampler = new StatsSampler(o.placement);
     o.cache.subscribe((e) => {
       const c = e.container;
+      if (e.kind === 'removed') this.sampler.forget(c.id);
       if (e.kind === 'changed' && c.record?.autoRemove && c.status?.state === 'exited') this.autoRemove(c.id);
     });
   }
@@ -316,8 +327,52 @@ export class ContainerLifecycle implements ContainerService {
   }
 
   /** The output captured by the VCH's attach (for `docker logs`). */
-  logs(ref: string): readonly { stream: 1 | 2; data: Buffer }[] {
+  logs(ref: string): readonly LogChunk[] {
     return this.sessions.get(this.find(ref).id)?.logs() ?? [];
+  }
+
+  /** `docker logs`: the captured output of the current (or last) run; with follow, until it ends. */
+  async readLogs(ref: string, options: ContainerLogOptions): Promise<ContainerLogs> {
+    const c = this.find(ref);
+    let session = this.sessions.get(c.id);
+    if (options.follow && c.state.running && (!session || session.ended)) {
+      // Running while the VCH has no session for it (a restarted VCH): attach to follow it.
+      session = this.session(c);
+      await session.open();
+    }
+    return readSessionLogs(session, options, () => this.exitRecorded(c.id));
+  }
+
+  /** `docker rename`: the record's name and the VM's (`<name>-<shortid>`). */
+  async rename(ref: string, newName: string): Promise<void> {
+    const c = this.find(ref);
+    await renameContainer(
+      {
+        placement: this.p,
+        cache: this.o.cache,
+        nameTaken: (n) => this.nameTaken(n),
+        reserve: (n, id) => {
+          this.reserved.set(n, id);
+          return () => {
+            if (this.reserved.get(n) === id) this.reserved.delete(n);
+          };
+        },
+      },
+      c,
+      newName,
+    );
+  }
+
+  /** `docker top`: `ps` in the container through the exec path. */
+  async top(ref: string, psArgs?: string): Promise<ContainerTop> {
+    const c = this.find(ref);
+    if (!c.state.running) throw new ConflictError(`Container ${c.id} is not running`);
+    return topOf((options, stdio) => this.exec(c.id, options, stdio), psArgs);
+  }
+
+  /** `docker stats`: one sample from the VM's quickStats; zeros when not running. */
+  async stats(ref: string): Promise<ContainerStatsSample> {
+    return this.sampler.sample(this.find(ref));
   }
 
   // -------------------------------------------------------------------------------------

@@ -19,6 +19,13 @@ interface Client {
 /** Output kept for `docker logs` (bounded: the newest bytes win). */
 const LOG_LIMIT = 1024 * 1024;
 
+/** One chunk of the main process's output, stamped when the VCH received it. */
+export interface LogChunk {
+  readonly stream: 1 | 2;
+  readonly time: Date;
+  readonly data: Buffer;
+}
+
 export interface MainSessionOptions {
   readonly id: string;
   readonly tty: boolean;
@@ -31,8 +38,15 @@ export interface MainSessionOptions {
 export class MainSession {
   private session: Session | undefined;
   private readonly clients = new Set<Client>();
-  private readonly log: { stream: 1 | 2; data: Buffer }[] = [];
+  private readonly log: LogChunk[] = [];
   private logBytes = 0;
+  /** Followers of the output (`docker logs -f`), told of each chunk as it is kept. */
+  private readonly logListeners = new Set<(chunk: LogChunk) => void>();
+  private resolveEnded: () => void = () => {};
+  /** Resolves once the process has ended and all its output was kept. */
+  readonly whenEnded = new Promise<void>((resolve) => {
+    this.resolveEnded = resolve;
+  });
   private exitCode: number | undefined;
   private opening: Promise<void> | undefined;
   private size: { rows: number; cols: number } | undefined;
@@ -108,8 +122,14 @@ export class MainSession {
   }
 
   /** The captured output, oldest first. */
-  logs(): readonly { stream: 1 | 2; data: Buffer }[] {
+  logs(): readonly LogChunk[] {
     return this.log;
+  }
+
+  /** Calls `listener` with each chunk kept from now on; returns the unsubscribe. */
+  onLog(listener: (chunk: LogChunk) => void): () => void {
+    this.logListeners.add(listener);
+    return () => this.logListeners.delete(listener);
   }
 
   close(): void {
@@ -155,9 +175,11 @@ export class MainSession {
   }
 
   private keep(stream: 1 | 2, data: Buffer): void {
-    this.log.push({ stream, data });
+    const chunk: LogChunk = { stream, time: new Date(), data };
+    this.log.push(chunk);
     this.logBytes += data.length;
     while (this.logBytes > LOG_LIMIT && this.log.length > 1) this.logBytes -= this.log.shift()!.data.length;
+    for (const l of [...this.logListeners]) l(chunk);
   }
 
   private feedStdin(stdin: Readable, client: Client): void {
@@ -173,6 +195,7 @@ export class MainSession {
   private finish(exitCode: number, message?: string): void {
     if (this.exitCode !== undefined) return;
     this.exitCode = exitCode;
+    this.resolveEnded();
     for (const c of this.clients) {
       if (message) (this.o.tty ? c.stdio.stdout : c.stdio.stderr)?.write(message);
       c.exit(exitCode);
