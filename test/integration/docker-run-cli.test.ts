@@ -225,6 +225,9 @@ class Terminal {
       .trim()
       .split(':');
     if (dead !== '1') return undefined;
+    // tmux marks the pane dead when the terminal closes, and learns the status only once it
+    // reaps the process: until then both fields are empty.
+    if (status === '' && signal === '') return undefined;
     // Killed by a signal: the shell's convention, 128 + its number.
     return status !== '' ? Number(status) : 128 + Number(signal);
   }
