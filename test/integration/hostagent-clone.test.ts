@@ -5,8 +5,10 @@
  * `freeze` call returns there: it reads its own identity (the clone spec's extraConfig)
  * and writes it back. Clones run one after another: the box has two cores.
  */
+
 import { readdir } from 'node:fs/promises';
 import type { BootstrapImage } from '../../src/bootstrap';
+import { untilFrozen } from '../../src/portlayer/execution/template';
 import { PropertyCollector } from '../../src/vsphere/propertyCollector';
 import { instantClone, powerOff, powerOn } from '../../src/vsphere/virtualMachine';
 import {
@@ -18,7 +20,6 @@ import {
   startBox,
   untilExtraConfig,
   untilPowerState,
-  untilProperty,
   untilRunning,
 } from '../fixtures/hostagent-guest/harness';
 
@@ -49,16 +50,7 @@ describe('host agent instant clone', () => {
     const tpl = await untilRunning(box.agent, template);
     // The simulator consumes sim.instantClone.freeze and sets runtime.instantCloneFrozen.
     const pc = new PropertyCollector(box.client);
-    await untilProperty(
-      box,
-      template,
-      'runtime.instantCloneFrozen',
-      async () =>
-        (await pc.retrieveOne(template, ['runtime.instantCloneFrozen'])).props['runtime.instantCloneFrozen'] === true
-          ? true
-          : undefined,
-      120_000,
-    );
+    await untilFrozen(box.ctx, template, 120_000);
     const frozenMs = Date.now() - t0;
     const { props } = await pc.retrieveOne(template, ['runtime.powerState', 'config.extraConfig']);
     expect(props['runtime.powerState']).toBe('poweredOn');

@@ -7,11 +7,12 @@
  * same right after InstantClone_Task returns: the disks come after the clone is restored.
  * One VM at a time: the box has two cores.
  */
+
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { BootstrapImage } from '../../src/bootstrap';
+import { untilFrozen } from '../../src/portlayer/execution/template';
 import { freeScsiSlot } from '../../src/vsphere/deviceSpecs';
-import { PropertyCollector } from '../../src/vsphere/propertyCollector';
 import type {
   VirtualDevice,
   VirtualDisk,
@@ -35,7 +36,6 @@ import {
   startBox,
   untilExtraConfig,
   untilPowerState,
-  untilProperty,
 } from '../fixtures/hostagent-guest/harness';
 
 jest.setTimeout(600_000);
@@ -207,17 +207,7 @@ describe('host agent disk hotplug', () => {
       'guestinfo.vch.test.mode': 'freeze-hotplug',
     });
     await powerOn(box.ctx, template);
-    const pc = new PropertyCollector(box.client);
-    await untilProperty(
-      box,
-      template,
-      'runtime.instantCloneFrozen',
-      async () =>
-        (await pc.retrieveOne(template, ['runtime.instantCloneFrozen'])).props['runtime.instantCloneFrozen'] === true
-          ? true
-          : undefined,
-      180_000,
-    );
+    await untilFrozen(box.ctx, template, 180_000);
 
     const timings: number[] = [];
     for (let i = 0; i < 3; i++) {

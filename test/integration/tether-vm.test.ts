@@ -7,25 +7,19 @@
  * attach, reports `guestinfo.vch.status` and powers the VM off when the process exits.
  * One qemu at a time: the box has two cores.
  */
+
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import { untilFrozen } from '../../src/portlayer/execution/template';
 import { AttachServer } from '../../src/portlayer/interaction/attach-server';
 import { SessionStartError } from '../../src/portlayer/interaction/session';
 import type { ProcessSpec } from '../../src/tether/protocol/messages';
 import { existingDiskSpec, isScsiController, TemporaryDeviceKeys } from '../../src/vsphere/deviceSpecs';
-import { PropertyCollector } from '../../src/vsphere/propertyCollector';
 import type { VirtualDisk, VirtualDiskFlatVer2BackingInfo } from '../../src/vsphere/vim25/generated/types';
 import type { ManagedObjectReference } from '../../src/vsphere/vim25/values';
 import { changeDevices, instantClone, powerOff, powerOn, readDevices } from '../../src/vsphere/virtualMachine';
-import {
-  type Box,
-  qemusOf,
-  startBox,
-  untilExtraConfig,
-  untilPowerState,
-  untilProperty,
-} from '../fixtures/hostagent-guest/harness';
+import { type Box, qemusOf, startBox, untilExtraConfig, untilPowerState } from '../fixtures/hostagent-guest/harness';
 import {
   buildTetherImage,
   cloneExtraConfig,
@@ -51,17 +45,7 @@ beforeAll(async () => {
   if (typeof address === 'string') throw new Error('attach server on a unix socket');
   template = await createTemplate(box, 'tvm-template', address.port);
   await powerOn(box.ctx, template);
-  const pc = new PropertyCollector(box.client);
-  await untilProperty(
-    box,
-    template,
-    'runtime.instantCloneFrozen',
-    async () =>
-      (await pc.retrieveOne(template, ['runtime.instantCloneFrozen'])).props['runtime.instantCloneFrozen'] === true
-        ? true
-        : undefined,
-    240_000,
-  );
+  await untilFrozen(box.ctx, template, 240_000);
 }, 900_000);
 
 afterAll(async () => {
