@@ -12,7 +12,7 @@
  */
 
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VimClient } from '../../src/vsphere/client';
@@ -137,13 +137,21 @@ class Terminal {
   private readonly socket = join(this.dir, 'sock');
   private readonly configDir = join(this.dir, 'docker');
 
+  /** Where the wrapper writes docker's exit status once it ended. */
+  private readonly statusFile = join(this.dir, 'status');
   constructor(args: readonly string[], cols: number, rows: number) {
     const conf = join(this.dir, 'tmux.conf');
-    // remain-on-exit: the pane stays after docker exits, so its exit status can be read.
+    // remain-on-exit: the screen stays readable after the command ended.
     writeFileSync(conf, 'set -g status off\nset -g remain-on-exit on\n');
-    const command = [DOCKER_BIN, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+    // tmux 3.3a at times marks a pane dead without ever learning its command's status, so
+    // a wrapper shell records the status itself (it adds no terminal of its own: docker
+    // still talks to the pane's pty). The status goes to a temporary name first so that it
+    // is read whole or not at all.
+    const quote = (a: string): string => `'${a.replace(/'/g, `'\\''`)}'`;
+    const status = quote(this.statusFile);
+    const command = `${[DOCKER_BIN, ...args].map(quote).join(' ')}; echo $? > ${status}.tmp; mv ${status}.tmp ${status}`;
     this.tmux(
-      ['-f', conf, 'new-session', '-d', '-s', 't', '-x', String(cols), '-y', String(rows), command],
+      ['-f', conf, 'new-session', '-d', '-s', 't', '-x', String(cols), '-y', String(rows), 'sh', '-c', command],
       dockerEnv(this.configDir),
     );
   }
@@ -186,21 +194,7 @@ class Terminal {
 
   /** The command's exit status once it ended, else undefined. */
   private deadStatus(): number | undefined {
-    const [dead, status, signal] = this.tmux([
-      'display',
-      '-p',
-      '-t',
-      't',
-      '#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}',
-    ])
-      .trim()
-      .split(':');
-    if (dead !== '1') return undefined;
-    // tmux marks the pane dead when the terminal closes, and learns the status only once it
-    // reaps the process: until then both fields are empty.
-    if (status === '' && signal === '') return undefined;
-    // Killed by a signal: the shell's convention, 128 + its number.
-    return status !== '' ? Number(status) : 128 + Number(signal);
+    return existsSync(this.statusFile) ? Number(readFileSync(this.statusFile, 'utf8').trim()) : undefined;
   }
 
   /** The exit status of the command once it ended. */
