@@ -32,9 +32,15 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 )
 
-// waitUpdatesTick is how long changes accumulate before a pending wait looks at them (the
-// package's value).
+// waitUpdatesTick is the package's period for a pending wait to look at the queue. The
+// package only looks on the tick, so every change reached a watcher up to 250 ms late, where
+// vCenter answers a pending wait as soon as a change is committed; a change now wakes the wait
+// at once, and the tick only paces maxWaitSeconds 0.
 const waitUpdatesTick = 250 * time.Millisecond
+
+// waitUpdatesGather is how long a woken wait lets further changes of the same moment (one task
+// changing several properties, its state and the VM's) join its answer.
+const waitUpdatesGather = 5 * time.Millisecond
 
 type queuedUpdate struct {
 	seq    uint64
@@ -46,6 +52,8 @@ type updateQueue struct {
 	queueMu sync.Mutex
 	seq     uint64 // number of the last queued change
 	queue   []queuedUpdate
+	// notify has a token while changes are queued that no wait has been woken for.
+	notify chan struct{}
 
 	// waitMu serializes the update calculations of concurrent waits on one collector (filters'
 	// refs and enteredAt are only touched under it). Lock order: waitMu, object lock, queueMu.
@@ -59,7 +67,26 @@ func (q *updateQueue) push(u types.ObjectUpdate) {
 	q.queueMu.Lock()
 	q.seq++
 	q.queue = append(q.queue, queuedUpdate{seq: q.seq, update: u})
+	notify := q.notifyLocked()
 	q.queueMu.Unlock()
+	select {
+	case notify <- struct{}{}:
+	default: // a wake-up is pending already
+	}
+}
+
+// changed is readable when changes were queued since a wait last took the token.
+func (q *updateQueue) changed() <-chan struct{} {
+	q.queueMu.Lock()
+	defer q.queueMu.Unlock()
+	return q.notifyLocked()
+}
+
+func (q *updateQueue) notifyLocked() chan struct{} {
+	if q.notify == nil {
+		q.notify = make(chan struct{}, 1)
+	}
+	return q.notify
 }
 
 func (q *updateQueue) last() uint64 {
@@ -281,8 +308,9 @@ func (pc *pagingPropertyCollector) WaitForUpdatesEx(ctx *Context, r *types.WaitF
 		return body
 	}
 
-	ticker := time.NewTicker(waitUpdatesTick) // allow for updates to accumulate
+	ticker := time.NewTicker(waitUpdatesTick)
 	defer ticker.Stop()
+	changed := pc.changed()
 	for {
 		select {
 		case <-wait.Done():
@@ -292,20 +320,22 @@ func (pc *pagingPropertyCollector) WaitForUpdatesEx(ctx *Context, r *types.WaitF
 				body.Res = nil
 			}
 			return body
+		case <-changed:
+			time.Sleep(waitUpdatesGather)
 		case <-ticker.C:
-			batch := pc.drain()
-			if len(batch) != 0 {
-				if !compute(batch) {
-					return body
-				}
-				if len(set.FilterSet) != 0 {
-					return body
-				}
-			}
-			if oneUpdate {
-				body.Res.Returnval = nil
+		}
+		batch := pc.drain()
+		if len(batch) != 0 {
+			if !compute(batch) {
 				return body
 			}
+			if len(set.FilterSet) != 0 {
+				return body
+			}
+		}
+		if oneUpdate {
+			body.Res.Returnval = nil
+			return body
 		}
 	}
 }
