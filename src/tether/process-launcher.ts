@@ -3,6 +3,7 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Duplex, Readable, Writable } from 'node:stream';
 import { buildEnvironment } from './environment';
+import { commandParked, isParked } from './parked-helper';
 import { ExecError, fsProbe, lookPath } from './path-lookup';
 import type { ExitStatus, ProcessSpec } from './protocol/messages';
 import { dockerExitCode, signalName } from './signals';
@@ -32,6 +33,11 @@ export interface LauncherOptions {
    * (on the host: tests, bench) rootDir only supplies the image's passwd, group and PATH.
    */
   chroot?: boolean;
+  /**
+   * A parked helper (parked-helper.ts) to become the first rooted process without a tty
+   * instead of a new spawn; called once per such launch, it may return none.
+   */
+  parked?: () => ChildProcess | undefined;
 }
 
 export type Launcher = (spec: ProcessSpec) => Promise<LaunchedProcess>;
@@ -65,6 +71,11 @@ export function createLauncher(options: LauncherOptions): Launcher {
     if (tty) return launchOnPty(options.helperPath, file, spec, user, env, spawnCwd, place);
     if (rooted || user.groups.length > 0) {
       const args = ['exec', ...place, ...credentialArgs(user), '--', file, ...spec.argv];
+      const parked = rooted ? options.parked?.() : undefined;
+      if (isParked(parked)) {
+        commandParked(parked, env, args);
+        return wrapPipes(parked);
+      }
       return wrapPipes(await spawned(spawn(options.helperPath, args, { cwd: spawnCwd, env, stdio: 'pipe' })));
     }
     const child = spawn(file, spec.argv.slice(1), {

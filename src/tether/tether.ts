@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream';
 import { MainProcess } from './main-process';
-import { createLauncher, type Launcher } from './process-launcher';
+import { createLauncher, type Launcher, type LauncherOptions } from './process-launcher';
 import { FrameConnection } from './protocol/connection';
 import type { ExitStatus } from './protocol/messages';
 import { SessionHost } from './session-host';
@@ -22,6 +22,8 @@ export interface TetherOptions {
    * backchannel connects); a rejection fails every start with its message.
    */
   ready?: Promise<void>;
+  /** A parked helper for the main process (see LauncherOptions.parked). */
+  parked?: LauncherOptions['parked'];
   /** Called after each hello is answered: the VCH can reach the tether. */
   onConnected?: () => void;
 }
@@ -38,6 +40,7 @@ export async function runTether(options: TetherOptions): Promise<ExitStatus> {
     rootDir: options.rootDir,
     helperPath: options.helperPath,
     chroot: options.chroot,
+    parked: options.parked,
   });
   const ready = options.ready;
   const launcher: Launcher = ready ? async (p) => ready.then(() => launch(p)) : launch;

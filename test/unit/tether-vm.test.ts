@@ -51,7 +51,7 @@ describe('rootSteps', () => {
     expect(steps.slice(0, 3)).toEqual([
       ['mount', '/dev/sdb', '/run/vch/layers/0', 'ext4', 'ro', '-'],
       ['mount', '/dev/sda', '/run/vch/layers/1', 'ext4', 'ro', '-'],
-      ['mount', '/dev/sdc', '/run/vch/rw', 'ext4', 'rw', '-'],
+      ['mount', '/dev/sdc', '/run/vch/rw', 'ext4', 'rw', 'noinit_itable'],
     ]);
     expect(steps).toContainEqual([
       'mount',

@@ -25,6 +25,13 @@
  *     reseed HEX                              credits the bytes to the kernel's pool (RNDADDENTROPY)
  *     settime MS                              CLOCK_REALTIME := MS since the epoch
  *   tether-helper poweroff        sync, then reboot(RB_POWER_OFF).
+ *   tether-helper park
+ *     Started ahead of time (in the template, before it freezes) with its stdio already the
+ *     pipes the command will use: waits for one command on fd 4, read to end of file as
+ *     NUL-terminated strings, the environment's KEY=VALUE entries, an empty string, then
+ *     the arguments of one of the modes above (`exec -r … -- file argv0 …`, `run -- …`),
+ *     and becomes that command in place: a freshly restored clone then runs it without
+ *     Node forking itself. End of file with no command: exits 0.
  *
  * Static, libc only, so the bootstrap image can carry it beside Node.
  */
@@ -405,6 +412,52 @@ static int run_poweroff(void) {
   return 1;
 }
 
+#define PARK_FD 4
+
+static int run_park(void) {
+  size_t len = 0, cap = 4096;
+  char *buf = malloc(cap);
+  if (!buf) die("park");
+  for (;;) {
+    if (len == cap) {
+      cap *= 2;
+      if (!(buf = realloc(buf, cap))) die("park");
+    }
+    ssize_t n = read(PARK_FD, buf + len, cap - len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) die("park: read");
+    if (n == 0) break;
+    len += (size_t)n;
+  }
+  close(PARK_FD);
+  if (len == 0) exit(0);
+  if (buf[len - 1] != 0) {
+    fprintf(stderr, "tether-helper park: a command must end with NUL\n");
+    exit(125);
+  }
+  size_t count = 0;
+  for (size_t i = 0; i < len; i++) count += buf[i] == 0;
+  char **strs = calloc(count + 2, sizeof *strs);
+  if (!strs) die("park");
+  size_t k = 0;
+  for (size_t i = 0; i < len; i += strlen(buf + i) + 1) strs[k++] = buf + i;
+  size_t sep = 0;
+  while (sep < count && strs[sep][0] != 0) sep++;
+  if (sep == count) {
+    fprintf(stderr, "tether-helper park: no arguments\n");
+    exit(125);
+  }
+  clearenv();
+  for (size_t i = 0; i < sep; i++) putenv(strs[i]);
+  /* argv[0] is this program's name, as the command line would have it. */
+  char **argv = strs + sep;
+  argv[0] = "tether-helper";
+  int argc = (int)(count - sep);
+  argv[argc] = NULL;
+  int main(int, char **);
+  return main(argc, argv);
+}
+
 static void usage(void) {
   fprintf(stderr, "usage: tether-helper pty|exec [-u uid] [-g gid] [-G gids] [-s rows,cols] -- file argv0 args...\n"
                   "       tether-helper init -- command args...\n");
@@ -415,6 +468,7 @@ int main(int argc, char **argv) {
   if (argc < 2) usage();
   const char *mode = argv[1];
   if (strcmp(mode, "poweroff") == 0) return run_poweroff();
+  if (strcmp(mode, "park") == 0) return run_park();
   struct creds c = {0};
   unsigned rows = 24, cols = 80;
   int i = 2;

@@ -9,8 +9,11 @@
  * Never hangs and never lets Node exit: any failure before the process runs becomes
  * status `exited` (125, with the reason) and a power-off.
  */
+
+import type { ChildProcess } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { findVirtioPort, GuestInfo } from '../guestinfo';
+import { parkHelper } from '../parked-helper';
 import { ExecError } from '../path-lookup';
 import { type ContainerVmSpec, parseContainerVmSpec } from '../protocol/containerSpec';
 import { runTether } from '../tether';
@@ -20,6 +23,7 @@ import { CONTAINER_ROOT, DEVPTS_STEP, rootSteps, runSteps, type Step } from './r
 import { GuestInfoStatus } from './status';
 import { cloneSteps, powerOff } from './system';
 import { VirtioPort } from './virtio-port';
+import { warmSession } from './warm-session';
 
 export const BACKCHANNEL_PORT_NAME = 'org.vch.backchannel';
 /** Hot-added disks show up ~0.2 s after the hypervisor adds them; this is for a slow host. */
@@ -72,8 +76,18 @@ export async function runVm(options: VmOptions): Promise<never> {
   try {
     const role = await guestInfo.get('guestinfo.vch.role');
     const cloned = role === 'template';
+    let port: VirtioPort | undefined;
+    // Helpers parked in the template: the clone's root set-up and its main process.
+    let parkedRoot: ChildProcess | undefined;
+    let parkedMain: ChildProcess | undefined;
     if (cloned) {
       await warmUp(helperPath);
+      // A whole session, played once so every clone finds its code compiled.
+      await warmSession(helperPath).catch((err: Error) => log(`warm session: ${err.message}`));
+      // Opened before the freeze: a clone finds it open.
+      port = await VirtioPort.open(await findVirtioPort(BACKCHANNEL_PORT_NAME));
+      parkedRoot = parkHelper(helperPath);
+      parkedMain = parkHelper(helperPath);
       log(`template warm (uptime ${process.uptime().toFixed(2)} s): freezing`);
       await guestInfo.freeze();
       t0 = performance.now(); // times from here on are the clone's own
@@ -100,7 +114,7 @@ export async function runVm(options: VmOptions): Promise<never> {
     // Seed and clock are the clone's: a cold boot (a restart) has its own entropy and reads
     // the time from the RTC, where the clone-time values would be stale.
     const first = cloned ? cloneSteps(seed, clock, log) : [];
-    const root = setUpRoot(spec, helperPath, first, (m) => log(`${m} (${since()})`));
+    const root = setUpRoot(spec, helperPath, first, (m) => log(`${m} (${since()})`), parkedRoot);
     let rootFailed = (_err: Error): void => {};
     const failed = new Promise<never>((_, reject) => {
       rootFailed = reject;
@@ -127,7 +141,7 @@ export async function runVm(options: VmOptions): Promise<never> {
       },
       exited: (s: Parameters<GuestInfoStatus['exited']>[0]) => status.exited(s),
     };
-    const port = await VirtioPort.open(await findVirtioPort(BACKCHANNEL_PORT_NAME));
+    const backchannel = port ?? (await VirtioPort.open(await findVirtioPort(BACKCHANNEL_PORT_NAME)));
     const exit = await Promise.race([
       failed,
       runTether({
@@ -135,10 +149,15 @@ export async function runVm(options: VmOptions): Promise<never> {
           read: async () => ({ vmId: spec.id, containerId: spec.id, process: spec.process, openStdin: spec.openStdin }),
         },
         status: sink,
-        transport: () => port.connect(),
+        transport: () => backchannel.connect(),
         rootDir: CONTAINER_ROOT,
         chroot: true,
         helperPath,
+        parked: () => {
+          const p = parkedMain;
+          parkedMain = undefined;
+          return p;
+        },
         log,
         ready,
         onConnected: () => {
@@ -166,10 +185,11 @@ async function setUpRoot(
   helperPath: string,
   first: Step[],
   log: (m: string) => void,
+  parked?: ChildProcess,
 ): Promise<void> {
   const disks = await waitForDisks([...spec.layers.map((l) => l.unit), spec.rwDisk.unit], DISK_TIMEOUT_MS);
   log('disks found');
-  await runSteps(helperPath, [...first, ...rootSteps(spec, disks)]);
+  await runSteps(helperPath, [...first, ...rootSteps(spec, disks)], parked);
   await applyIdentity(spec, CONTAINER_ROOT);
   log('root ready');
 }
