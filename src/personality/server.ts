@@ -66,9 +66,10 @@ export function createApp(options: PersonalityOptions, log: Logger): Express {
   app.use(systemRoutes(options.system));
   app.use(imageRoutes(options.images));
   app.use(authRoutes(options.auth));
-  // One bus and one exec table per app: the container routes publish lifecycle events,
-  // `/events` streams them; exec instances live between create and start here.
+  // One bus and one exec table per app: the routes and the port layer's lifecycle publish
+  // events, `/events` streams them; exec instances live between create and start here.
   const events = new EventBus();
+  if (options.containers) events.follow(options.containers);
   const execs = new ExecRegistry();
   app.use(containerRoutes({ containers: options.containers, images: options.images, events, execs }));
   app.use(execRoutes({ containers: options.containers, events, execs }));

@@ -373,6 +373,8 @@ export interface ContainerCreateSpec {
   readonly restartPolicy?: RestartPolicy;
   /** The container VM's size; absent fields take the VCH's defaults. */
   readonly resources?: ContainerResources;
+  /** The tty's size until the first resize (the CLI sends the terminal's with create). */
+  readonly consoleSize?: { readonly rows: number; readonly cols: number };
 }
 
 /** Docker's restart policies; `maximumRetryCount` only means something with `on-failure`. */
@@ -395,7 +397,7 @@ export interface ContainerCreateResult {
 }
 
 /** Docker's container states as far as a container VM has them. */
-export type ContainerStatus = 'created' | 'running' | 'exited' | 'removing' | 'dead';
+export type ContainerStatus = 'created' | 'running' | 'restarting' | 'exited' | 'removing' | 'dead';
 
 export interface ContainerState {
   readonly status: ContainerStatus;
@@ -539,6 +541,16 @@ export interface ContainerExecOptions {
   readonly size?: { readonly rows: number; readonly cols: number };
 }
 
+/**
+ * What happened to a container, whoever caused it (a route, the process ending by itself,
+ * a restart policy, `--rm`): the personality turns these into Docker's events. `start`
+ * comes before the `die` of the same run.
+ */
+export type ContainerLifecycleEvent =
+  | { readonly action: 'start'; readonly container: ContainerSummary }
+  | { readonly action: 'die'; readonly container: ContainerSummary; readonly exitCode: number }
+  | { readonly action: 'destroy'; readonly container: ContainerSummary };
+
 /** `docker wait`'s conditions. */
 export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
 
@@ -573,6 +585,8 @@ export interface ContainerService {
   remove(nameOrId: string, options?: { readonly force?: boolean }): Promise<void>;
   inspect(nameOrId: string): Promise<ContainerDetails>;
   list(options?: ContainerListOptions): Promise<readonly ContainerSummary[]>;
+  /** Tells `listener` of every start, exit and removal from now on; returns the unsubscribe. */
+  subscribe(listener: (event: ContainerLifecycleEvent) => void): () => void;
 
   // Optional until the execution room implements them; the personality answers 501 without.
   /** Captured output of the main process (`docker logs`). */

@@ -18,6 +18,7 @@ import {
   type ContainerCreateSpec,
   type ContainerDetails,
   type ContainerExecOptions,
+  type ContainerLifecycleEvent,
   type ContainerListOptions,
   type ContainerLogEntry,
   type ContainerLogOptions,
@@ -475,6 +476,7 @@ async function spawnProcess(
 
 export class FakeContainerService implements ContainerService {
   private readonly containers = new Map<string, FakeContainer>();
+  private readonly lifecycle = new Set<(e: ContainerLifecycleEvent) => void>();
 
   constructor(private readonly images: ImageService) {}
 
@@ -572,6 +574,16 @@ export class FakeContainerService implements ContainerService {
       c.proc = undefined;
       this.exited(c, exitCode, '');
     });
+    this.emit({ action: 'start', container: this.details(c) });
+  }
+
+  subscribe(listener: (e: ContainerLifecycleEvent) => void): () => void {
+    this.lifecycle.add(listener);
+    return () => this.lifecycle.delete(listener);
+  }
+
+  private emit(e: ContainerLifecycleEvent): void {
+    for (const l of [...this.lifecycle]) l(e);
   }
 
   async attach(
@@ -818,6 +830,7 @@ export class FakeContainerService implements ContainerService {
     const waiters = c.exitWaiters;
     c.exitWaiters = [];
     for (const w of waiters) w(result);
+    this.emit({ action: 'die', container: this.details(c), exitCode });
     const policy = c.hostConfig.restartPolicy;
     const again =
       !c.stoppedByUser &&
@@ -834,6 +847,7 @@ export class FakeContainerService implements ContainerService {
 
   private forget(c: FakeContainer): void {
     this.containers.delete(c.id);
+    this.emit({ action: 'destroy', container: this.details(c) });
     const result: ContainerWaitResult = {
       exitCode: c.state.exitCode,
       ...(c.state.error ? { error: c.state.error } : {}),

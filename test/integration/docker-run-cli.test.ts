@@ -488,9 +488,15 @@ test('docker events shows the lifecycle of a run as it happens', async () => {
   ]);
 });
 
-// TODO: the real ContainerLifecycle ignores spec.restartPolicy (no restarts, no restartCount).
-// Kept with its body so it runs as soon as restart policies land.
-test.skip('--restart on-failure:2 restarts twice, then stays exited', async () => {
+test('--restart on-failure:2 restarts twice (die and start each time), then stays exited', async () => {
+  const events = startDocker([
+    'events',
+    '--filter',
+    'container=flaky',
+    '--format',
+    '{{.Action}}{{with .Actor.Attributes.exitCode}} {{.}}{{end}}',
+  ]);
+  await new Promise((r) => setTimeout(r, 1000));
   await ok(['run', '-d', '--name', 'flaky', '--restart', 'on-failure:2', 'busybox', 'sh', '-c', 'exit 1']);
   const format = '{{.RestartCount}} {{.State.Status}} {{.State.ExitCode}}';
   await timed('on-failure:2 (two cold boots)', () =>
@@ -503,8 +509,24 @@ test.skip('--restart on-failure:2 restarts twice, then stays exited', async () =
   // And no third.
   await new Promise((r) => setTimeout(r, 5000));
   expect(await inspectField('flaky', format)).toBe('2 exited 1');
+  expect(
+    await inspectField('flaky', '{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}'),
+  ).toBe('on-failure:2');
   await ok(['rm', 'flaky']);
+  await new Promise((r) => setTimeout(r, 500));
+  const seen = (await events.stop()).stdout.trim().split('\n');
+  expect(seen).toEqual(['create', 'start', 'die 1', 'start', 'die 1', 'start', 'die 1', 'destroy']);
 }, 180_000);
+
+test('--restart always: a user stop holds it, docker update changes the policy', async () => {
+  await ok(['run', '-d', '--name', 'keeper', '--restart', 'always', 'busybox', 'sleep', '1000']);
+  await ok(['stop', '-t', '1', 'keeper']);
+  await new Promise((r) => setTimeout(r, 3000));
+  expect(await inspectField('keeper', '{{.State.Status}} {{.RestartCount}}')).toBe('exited 0');
+  await ok(['update', '--restart', 'unless-stopped', 'keeper']);
+  expect(await inspectField('keeper', '{{.HostConfig.RestartPolicy.Name}}')).toBe('unless-stopped');
+  await ok(['rm', 'keeper']);
+});
 
 test('--rm removes the container VM and its disks (seen through vSphere)', async () => {
   const id = (await ok(['run', '-d', '--rm', '--name', 'rmcheck', 'busybox', 'sleep', '3'])).trim();

@@ -99,6 +99,18 @@ function withDefined<T extends object>(obj: T): T {
   return Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== undefined)) as T;
 }
 
+/** `ConsoleSize` of a create or exec body: `[height, width]`, `[0, 0]` for none. */
+export function parseConsoleSize(value: unknown): { rows: number; cols: number } | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (
+    !Array.isArray(value) ||
+    value.length !== 2 ||
+    !value.every((n): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 0)
+  )
+    throw new InvalidParameterError('ConsoleSize must be [height, width]');
+  return value[0] === 0 && value[1] === 0 ? undefined : { rows: value[0], cols: value[1] };
+}
+
 /** The create body → spec. `name` is the already validated `?name=` (or undefined). */
 export function parseCreateBody(body: unknown, name: string | undefined): ContainerCreateSpec {
   if (body === undefined || body === null || (isRecord(body) && Object.keys(body).length === 0))
@@ -142,5 +154,6 @@ export function parseCreateBody(body: unknown, name: string | undefined): Contai
     autoRemove,
     restartPolicy,
     resources: parseResources(hostConfig),
+    consoleSize: parseConsoleSize(hostConfig.ConsoleSize),
   });
 }

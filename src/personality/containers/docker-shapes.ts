@@ -31,6 +31,10 @@ export function humanStatus(state: ContainerState, now: Date = new Date()): stri
       return state.finishedAt === undefined
         ? `Exited (${state.exitCode})`
         : `Exited (${state.exitCode}) ${humanDuration(now.getTime() - state.finishedAt.getTime())} ago`;
+    case 'restarting':
+      return state.finishedAt === undefined
+        ? `Restarting (${state.exitCode})`
+        : `Restarting (${state.exitCode}) ${humanDuration(now.getTime() - state.finishedAt.getTime())} ago`;
     case 'removing':
       return 'Removal In Progress';
     case 'dead':
@@ -84,7 +88,7 @@ function stateJson(s: ContainerState): Record<string, unknown> {
     Status: s.status,
     Running: s.running,
     Paused: false,
-    Restarting: false,
+    Restarting: s.status === 'restarting',
     OOMKilled: false,
     Dead: s.status === 'dead',
     Pid: s.pid,

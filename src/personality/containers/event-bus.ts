@@ -1,10 +1,11 @@
 /**
  * The personality's event bus behind `GET /events`. The routes publish what they do
- * (create, start, kill, stop, destroy, rename, exec_*), and a watcher the start route puts
- * on each started container publishes `die` (and `destroy` for `--rm`), so no service has to
- * know Docker's event vocabulary. Recent events are kept for `since`.
+ * (create, attach, kill, stop, restart, rename, exec_*); `start`, `die` and `destroy` come
+ * from the port layer's lifecycle events, because a restart policy, a process ending by
+ * itself or `--rm` cause them with no route involved. Recent events are kept for `since`.
  */
 
+import type { ContainerService, ContainerSummary } from '../../portlayer/api';
 import type { FilterArgs } from '../filters';
 import { matchesLabels } from '../filters';
 
@@ -70,6 +71,18 @@ export class EventBus {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
+
+  /** Publishes the containers' starts, exits and removals as Docker's `start`, `die`, `destroy`. */
+  follow(containers: ContainerService): () => void {
+    return containers.subscribe((e) => {
+      const extra: Record<string, string> = e.action === 'die' ? { exitCode: String(e.exitCode) } : {};
+      this.container(e.action, eventSubject(e.container), extra);
+    });
+  }
+}
+
+export function eventSubject(c: ContainerSummary): ContainerEventSubject {
+  return { id: c.id, name: c.name, image: c.image, labels: c.labels };
 }
 
 export const EVENT_FILTERS = ['container', 'event', 'image', 'label', 'type', 'daemon', 'network', 'volume', 'scope'];

@@ -8,7 +8,6 @@
 import { type Request, type Response, Router } from 'express';
 import {
   ConflictError,
-  type ContainerDetails,
   type ContainerLogEntry,
   type ContainerService,
   type ContainerStatsSample,
@@ -22,7 +21,7 @@ import { joinStreams } from '../containers/attach-stream';
 import { selectContainers } from '../containers/container-filters';
 import { isRecord, parseCreateBody, parseResources, parseRestartPolicy } from '../containers/create-spec';
 import { toDockerContainerInspect, toDockerContainerSummary, toDockerStats } from '../containers/docker-shapes';
-import type { ContainerEventSubject, EventBus } from '../containers/event-bus';
+import { type EventBus, eventSubject } from '../containers/event-bus';
 import type { ExecRegistry } from '../containers/exec-registry';
 import { hijack, MULTIPLEXED_STREAM, RAW_STREAM } from '../containers/hijack';
 import { validateContainerName } from '../containers/names';
@@ -53,40 +52,11 @@ function optional<T>(method: T | undefined, feature: string): T {
   return method;
 }
 
-export function eventSubject(c: ContainerDetails): ContainerEventSubject {
-  return { id: c.id, name: c.name, image: c.config.image, labels: c.labels };
-}
-
-/**
- * Publishes `die` when the run that `exit` waits on ends, and `destroy` after it for `--rm`.
- * `exit` must be a `next-exit` wait begun before the start, or a fast process is missed.
- */
-function watchExit(
-  svc: ContainerService,
-  events: EventBus,
-  c: ContainerDetails,
-  exit: Promise<{ exitCode: number }>,
-): void {
-  exit.then(
-    async (r) => {
-      events.container('die', eventSubject(c), { exitCode: String(r.exitCode) });
-      if (c.hostConfig?.autoRemove) {
-        await svc.wait(c.id, 'removed').catch(() => undefined);
-        events.container('destroy', eventSubject(c));
-      }
-    },
-    () => undefined,
-  );
-}
-
-async function startContainer(svc: ContainerService, events: EventBus, ref: string): Promise<boolean> {
+/** Starts `ref` unless it runs; the port layer's lifecycle events tell `start` and later `die`. */
+async function startContainer(svc: ContainerService, ref: string): Promise<boolean> {
   const c = await svc.inspect(ref);
   if (c.state.running) return false;
-  const exit = svc.wait(c.id, 'next-exit');
-  exit.catch(() => undefined);
-  watchExit(svc, events, c, exit);
   await svc.start(c.id);
-  events.container('start', eventSubject(c));
   return true;
 }
 
@@ -328,7 +298,6 @@ export function containerRoutes(deps: ContainerRouteDeps): Router {
         if (err instanceof NotFoundError) continue; // gone meanwhile
         throw err;
       }
-      events.container('destroy', { id: c.id, name: c.name, image: c.image, labels: c.labels });
       deleted.push(c.id);
     }
     sendJson(res, 200, { ContainersDeleted: deleted.length === 0 ? null : deleted, SpaceReclaimed: 0 });
@@ -354,7 +323,7 @@ export function containerRoutes(deps: ContainerRouteDeps): Router {
   router.post('/containers/:id/start', async (req, res) => {
     if (queryString(req, 'checkpoint') !== undefined && queryString(req, 'checkpoint') !== '')
       throw new NotImplementedError('checkpoints are not supported by this VCH');
-    const started = await startContainer(svc(), events, id(req));
+    const started = await startContainer(svc(), id(req));
     sendEmpty(res, started ? 204 : 304);
   });
 
@@ -381,7 +350,7 @@ export function containerRoutes(deps: ContainerRouteDeps): Router {
       await svc().stop(c.id, { ...(timeout !== undefined ? { timeout } : {}), ...(signal ? { signal } : {}) });
       events.container('stop', eventSubject(c));
     }
-    await startContainer(svc(), events, c.id);
+    await startContainer(svc(), c.id);
     events.container('restart', eventSubject(c));
     sendEmpty(res, 204);
   });
@@ -443,7 +412,6 @@ export function containerRoutes(deps: ContainerRouteDeps): Router {
     }
     await svc().remove(c.id, { force });
     if (c.state.running) events.container('kill', eventSubject(c), { signal: '9' });
-    events.container('destroy', eventSubject(c));
     sendEmpty(res, 204);
   });
 

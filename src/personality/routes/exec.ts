@@ -8,13 +8,14 @@
 import { type Request, type Response, Router } from 'express';
 import { ConflictError, type ContainerService, InvalidParameterError } from '../../portlayer/api';
 import { joinStreams } from '../containers/attach-stream';
-import { isRecord } from '../containers/create-spec';
+import { isRecord, parseConsoleSize } from '../containers/create-spec';
 import type { EventBus } from '../containers/event-bus';
+import { eventSubject } from '../containers/event-bus';
 import type { ExecInstance, ExecRegistry } from '../containers/exec-registry';
 import { hijack, MULTIPLEXED_STREAM, RAW_STREAM } from '../containers/hijack';
 import { terminalSize } from '../containers/params';
 import { sendEmpty, sendJson } from '../json-response';
-import { eventSubject, requireContainers } from './containers';
+import { requireContainers } from './containers';
 
 export interface ExecRouteDeps {
   readonly containers?: ContainerService;
@@ -39,17 +40,6 @@ function str(value: unknown, field: string): string | undefined {
   if (value === undefined || value === null || value === '') return undefined;
   if (typeof value !== 'string') throw new InvalidParameterError(`${field} must be a string`);
   return value;
-}
-
-function consoleSize(value: unknown): { rows: number; cols: number } | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (
-    !Array.isArray(value) ||
-    value.length !== 2 ||
-    !value.every((n): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 0)
-  )
-    throw new InvalidParameterError('ConsoleSize must be [height, width]');
-  return value[0] === 0 && value[1] === 0 ? undefined : { rows: value[0], cols: value[1] };
 }
 
 /** `GET /exec/{id}/json`. */
@@ -81,7 +71,7 @@ async function startExec(deps: ExecRouteDeps, req: Request, res: Response): Prom
   const body: unknown = req.body ?? {};
   if (!isRecord(body)) throw new InvalidParameterError('exec start config must be a JSON object');
   const detach = bool(body.Detach, 'Detach');
-  const size = consoleSize(body.ConsoleSize) ?? instance.size;
+  const size = parseConsoleSize(body.ConsoleSize) ?? instance.size;
   if (instance.started) throw new ConflictError(`Error: Exec command ${instance.id} is already running`);
   const c = await svc.inspect(instance.containerId);
   if (!c.state.running) throw new ConflictError(`Container ${c.id} is not running`);
@@ -147,7 +137,7 @@ export function execRoutes(deps: ExecRouteDeps): Router {
     const user = str(body.User, 'User');
     const workingDir = str(body.WorkingDir, 'WorkingDir');
     const tty = bool(body.Tty, 'Tty');
-    const size = consoleSize(body.ConsoleSize);
+    const size = parseConsoleSize(body.ConsoleSize);
     const c = await svc.inspect(String(req.params.id));
     if (!c.state.running) throw new ConflictError(`Container ${c.id} is not running`);
     const instance = deps.execs.add({

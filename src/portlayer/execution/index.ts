@@ -1,6 +1,6 @@
 /**
- * The execution room: `openExecution` readies a VCH's template and scratch disk, fills the
- * container cache from vSphere and hands back the ContainerService.
+ * The execution room: `openExecution` readies a VCH's default template and scratch disk,
+ * fills the container cache from vSphere and hands back the ContainerService.
  */
 
 import type { Datacenter } from '../../vsphere/inventory';
@@ -13,14 +13,17 @@ import type { ContainerImages } from './images';
 import { ContainerLifecycle } from './lifecycle';
 import { ensureVmFolder } from './placement';
 import { ContainerCache } from './state';
-import { type BootstrapIso, ensureTemplate, type Template } from './template';
+import type { BootstrapIso, Template } from './template';
+import { Templates } from './templates';
 import { Tethers } from './tethers';
 
 export { ensureScratchDisk, SCRATCH_BYTES } from './disks';
 export { type ContainerImages, ImageStoreImages } from './images';
 export { ContainerLifecycle } from './lifecycle';
+export { DEFAULT_SIZE, MIN_MEMORY_MB, resourcesOf, type VmSize, vmSizeOf } from './sizes';
 export { ContainerCache } from './state';
 export { ensureTemplate, templateName, untilFrozen } from './template';
+export { Templates } from './templates';
 export { Tethers } from './tethers';
 
 export interface ExecutionOptions {
@@ -43,7 +46,10 @@ export interface ExecutionOptions {
 
 export interface Execution {
   readonly containers: ContainerLifecycle;
+  /** The default size's template, made (or found) at open. */
   readonly template: Template;
+  /** Every size's, made on first use. */
+  readonly templates: Templates;
   readonly scratch: ScratchDisk;
   readonly tethers: Tethers;
   close(): Promise<void>;
@@ -54,7 +60,7 @@ export async function openExecution(o: ExecutionOptions): Promise<Execution> {
   const placement = { ctx: o.ctx, vch: o.vch, datacenter: o.datacenter, folder, pool: o.pool, datastore: o.datastore };
   const scratch = await ensureScratchDisk(o.files, o.vch, o.scratchBytes);
   if (scratch.uploadMs !== undefined) o.log?.(`scratch disk uploaded in ${scratch.uploadMs} ms`);
-  const template = await ensureTemplate(placement, o.files, {
+  const templates = await Templates.open(placement, o.files, {
     iso: o.iso,
     serialUri: o.serialUri,
     ...(o.templateExtraConfig ? { extraConfig: o.templateExtraConfig } : {}),
@@ -64,12 +70,23 @@ export async function openExecution(o: ExecutionOptions): Promise<Execution> {
   const tethers = new Tethers(o.attachServer);
   const containers = new ContainerLifecycle({
     placement,
-    template,
+    templates,
     scratch,
     images: o.images,
     cache,
     tethers,
+    files: o.files,
     ...(o.log ? { log: o.log } : {}),
   });
-  return { containers, template, scratch, tethers, close: () => cache.close() };
+  return {
+    containers,
+    template: templates.defaultTemplate,
+    templates,
+    scratch,
+    tethers,
+    close: async () => {
+      await containers.close();
+      await cache.close();
+    },
+  };
 }

@@ -5,7 +5,7 @@
  * one watch of the ContainerCache.
  */
 import { randomBytes } from 'node:crypto';
-import { faultTypeOf } from '../../vsphere/faults';
+import { faultTypeOf, isFault } from '../../vsphere/faults';
 import type { ManagedObjectReference } from '../../vsphere/vim25/values';
 import {
   changeDevices,
@@ -24,6 +24,7 @@ import {
   type ContainerCreateSpec,
   type ContainerDetails,
   type ContainerExecOptions,
+  type ContainerLifecycleEvent,
   type ContainerListOptions,
   type ContainerLogOptions,
   type ContainerLogs,
@@ -33,33 +34,44 @@ import {
   type ContainerStopOptions,
   type ContainerSummary,
   type ContainerTop,
+  type ContainerUpdate,
   type ContainerWaitResult,
   SystemError,
   type WaitCondition,
 } from '../api';
 import { SessionStartError } from '../interaction/session';
+import type { ImageDatastore } from '../storage/images/image-datastore';
 import { commandLine, mergeConfig, processOf } from './config';
 import { layerDetachChanges, planContainerDisks, type ScratchDisk } from './disks';
 import type { ContainerImages } from './images';
-import { readSessionLogs } from './logs';
-import { type LogChunk, MainSession } from './main-session';
+import { ContainerLogStore, vmHomeFolder } from './log-store';
+import { readContainerLogs } from './logs';
+import { MainSession } from './main-session';
 import { nameConflict, newContainerId, normalizeName, randomName, resolveContainer, vmName } from './names';
 import type { VchPlacement } from './placement';
 import { renameContainer } from './rename';
+import { formatRestartState, KEY_RESTART, NO_RESTART, type RestartState } from './restart-policy';
+import { RestartKeeper } from './restarts';
+import { RunTracker } from './runs';
+import { vmSizeOf } from './sizes';
 import { type ContainerVmSpec, KEY_CLOCK, KEY_ID, KEY_RECORD, KEY_ROLE, KEY_SEED, KEY_SPEC, KEY_STATUS } from './spec';
 import type { CachedContainer, ContainerCache, ContainerRecord } from './state';
 import { StatsSampler } from './stats';
 import type { Template } from './template';
+import type { Templates } from './templates';
 import type { Tethers } from './tethers';
 import { topOf } from './top';
 
 export interface LifecycleOptions {
   readonly placement: VchPlacement;
-  readonly template: Template;
+  /** The frozen templates, one per VM size: a container is a clone of its size's. */
+  readonly templates: Templates;
   readonly scratch: ScratchDisk;
   readonly images: ContainerImages;
   readonly cache: ContainerCache;
   readonly tethers: Tethers;
+  /** The datastore the container VMs live on (placement.datastore): their output files go beside them. */
+  readonly files: ImageDatastore;
   /** From clone to `created` (the tether mounting its disks): generous under TCG. */
   readonly createTimeoutMs?: number;
   readonly log?: (msg: string) => void;
@@ -71,24 +83,53 @@ const EXIT_RECORD_TIMEOUT_MS = 10_000;
 
 export class ContainerLifecycle implements ContainerService {
   private readonly sessions = new Map<string, MainSession>();
+  /** Each container's output files on the datastore, shared by its runs' sessions. */
+  private readonly logStores = new Map<string, ContainerLogStore>();
   /** Names being created right now: a second create of the same name must fail, not race. */
   private readonly reserved = new Map<string, string>();
   private readonly p: VchPlacement;
   /** Auto-remove containers whose removal has begun (each exit event must start one only). */
   private readonly autoRemoving = new Set<string>();
   private readonly sampler: StatsSampler;
+  private readonly runs: RunTracker;
+  private readonly restarts: RestartKeeper;
 
   constructor(private readonly o: LifecycleOptions) {
     this.p = o.placement;
     this.sampler = new StatsSampler(o.placement);
+    this.runs = new RunTracker(o.cache, (c) => this.details(c));
+    this.restarts = new RestartKeeper({
+      cache: o.cache,
+      save: (c, state) => this.saveRestartState(c, state),
+      run: (id) => this.run(this.find(id)),
+      ...(o.log ? { log: o.log } : {}),
+    });
     o.cache.subscribe((e) => {
       const c = e.container;
-      if (e.kind === 'removed') this.sampler.forget(c.id);
+      if (e.kind === 'removed') {
+        this.sampler.forget(c.id);
+        this.restarts.cancel(c.id);
+        this.logStores.delete(c.id);
+      }
       if (e.kind === 'changed' && c.record?.autoRemove && c.status?.state === 'exited') this.autoRemove(c.id);
     });
+    this.runs.onExit((c, exitCode) => this.restarts.exited(c, exitCode));
+    this.restarts.resume();
+  }
+
+  subscribe(listener: (event: ContainerLifecycleEvent) => void): () => void {
+    return this.runs.subscribe(listener);
+  }
+
+  /** The VCH is going: no restart begins after this, and output received so far is written. */
+  async close(): Promise<void> {
+    this.restarts.close();
+    await Promise.all([...this.logStores.values()].map((s) => s.flush()));
   }
 
   async create(spec: ContainerCreateSpec): Promise<ContainerCreateResult> {
+    // Before the image, as dockerd checks the host config first: a bad size is a 400 at once.
+    const { size, warnings } = vmSizeOf(spec.resources);
     const image = await this.o.images.resolve(spec.image);
     const id = newContainerId();
     const name = spec.name ? normalizeName(spec.name) : randomName((n) => this.nameTaken(n) !== undefined);
@@ -98,8 +139,10 @@ export class ContainerLifecycle implements ContainerService {
     try {
       const config = mergeConfig(spec, image.config, image.id, id);
       const process = processOf(config);
+      // A size no template has yet makes one here (a cold boot, once per size).
+      const template = await this.o.templates.forSize(size);
       const plan = planContainerDisks(
-        this.o.template.devices,
+        template.devices,
         image.layers.map((l) => l.disk),
         this.o.scratch,
         `[${this.p.datastore}] ${vmName(name, id)}/${vmName(name, id)}-rw.vmdk`,
@@ -123,20 +166,32 @@ export class ContainerLifecycle implements ContainerService {
         created: new Date().toISOString(),
         config,
         ...(spec.autoRemove ? { autoRemove: true } : {}),
+        ...(spec.resources ? { resources: spec.resources } : {}),
+        ...(spec.consoleSize && spec.tty ? { consoleSize: spec.consoleSize } : {}),
       };
       const t0 = Date.now();
-      const vm = await instantClone(this.p.ctx, this.o.template.vm, {
-        name: vmName(name, id),
-        folder: this.p.folder,
-        pool: this.p.pool,
-        extraConfig: {
-          [KEY_ROLE]: 'container',
-          [KEY_ID]: id,
-          [KEY_SPEC]: JSON.stringify(vmSpec),
-          [KEY_SEED]: randomBytes(32).toString('hex'),
-          [KEY_CLOCK]: String(Date.now()),
-          [KEY_RECORD]: JSON.stringify(record),
-        },
+      const cloneOf = (source: Template) =>
+        instantClone(this.p.ctx, source.vm, {
+          name: vmName(name, id),
+          folder: this.p.folder,
+          pool: this.p.pool,
+          extraConfig: {
+            [KEY_ROLE]: 'container',
+            [KEY_ID]: id,
+            [KEY_SPEC]: JSON.stringify(vmSpec),
+            [KEY_SEED]: randomBytes(32).toString('hex'),
+            [KEY_CLOCK]: String(Date.now()),
+            [KEY_RECORD]: JSON.stringify(record),
+            ...(spec.restartPolicy && spec.restartPolicy.name !== 'no'
+              ? { [KEY_RESTART]: formatRestartState({ ...NO_RESTART, policy: spec.restartPolicy }) }
+              : {}),
+          },
+        });
+      const vm = await cloneOf(template).catch(async (error: unknown) => {
+        // An administrator deleted the template: its size's next one (same devices) is made again.
+        if (!isFault(error, 'ManagedObjectNotFound')) throw error;
+        this.o.templates.forget(template);
+        return cloneOf(await this.o.templates.forSize(size));
       });
       const cloned = Date.now();
       try {
@@ -151,20 +206,39 @@ export class ContainerLifecycle implements ContainerService {
           this.o.createTimeoutMs ?? 120_000,
         );
         const now = Date.now();
-        this.o.log?.(`created ${id.slice(0, 12)} in ${now - t0} ms (clone ${cloned - t0} ms, then disks and root)`);
+        this.o.log?.(
+          `created ${id.slice(0, 12)} from ${template.name} in ${now - t0} ms (clone ${cloned - t0} ms, then disks and root)`,
+        );
       } catch (error) {
         await this.destroy(vm).catch(() => undefined);
         throw error;
       }
-      return { id, warnings: [] };
+      return { id, warnings };
     } finally {
       this.reserved.delete(name);
     }
   }
 
+  /** A user's start: the restart policy counts from zero again and is no longer held by a stop. */
   async start(ref: string): Promise<void> {
-    let c = this.find(ref);
+    const c = this.find(ref);
     if (c.state.running) return; // Docker: starting a running container is a no-op
+    this.restarts.cancel(c.id);
+    if (c.restart.count > 0 || c.restart.manuallyStopped) {
+      await this.saveRestartState(c, { ...c.restart, count: 0, manuallyStopped: false });
+    }
+    await this.run(c);
+  }
+
+  /** Starts a run of `c` (cold-booting its VM when it ran before); resolves once the process runs. */
+  private run(c: CachedContainer): Promise<void> {
+    const started = this.startRun(c);
+    this.runs.begin(c, started);
+    return started;
+  }
+
+  private async startRun(from: CachedContainer): Promise<void> {
+    let c = from;
     if (c.powerState === 'poweredOff' || c.status?.state === 'exited') {
       c = await this.coldBoot(c);
     }
@@ -279,6 +353,7 @@ export class ContainerLifecycle implements ContainerService {
 
   async stop(ref: string, options: ContainerStopOptions = {}): Promise<void> {
     const c = this.find(ref);
+    await this.stoppedByUser(c);
     if (!c.state.running) return;
     const signal = options.signal ?? c.record?.config.stopSignal ?? 'SIGTERM';
     const timeoutS = options.timeout ?? c.record?.config.stopTimeout ?? DEFAULT_STOP_TIMEOUT_S;
@@ -298,6 +373,7 @@ export class ContainerLifecycle implements ContainerService {
   async kill(ref: string, signal = 'SIGKILL'): Promise<void> {
     const c = this.find(ref);
     if (!c.state.running) throw new ConflictError(`Container ${c.id} is not running`);
+    await this.stoppedByUser(c);
     if (!(await this.signal(c, signal)) && /^(SIG)?KILL$|^9$/.test(signal)) await this.hardStop(c, 137);
   }
 
@@ -310,8 +386,18 @@ export class ContainerLifecycle implements ContainerService {
     }
     this.sessions.get(c.id)?.close();
     this.sessions.delete(c.id);
-    await this.destroy(c.vm);
-    await this.o.cache.until(c.id, () => false, 30_000).catch(() => undefined);
+    // Listening before the destroy: the VM's leave may reach the cache before the files are gone.
+    const gone = this.o.cache.until(c.id, () => false, 30_000).catch(() => undefined);
+    const logs = this.logStore(c);
+    await logs.stop();
+    try {
+      await this.destroy(c.vm);
+    } finally {
+      // Stopped for good: a container that is still there after a failed destroy gets a new one.
+      this.logStores.delete(c.id);
+    }
+    await logs.deleteFiles();
+    await gone;
   }
 
   async inspect(ref: string): Promise<ContainerDetails> {
@@ -321,17 +407,15 @@ export class ContainerLifecycle implements ContainerService {
   async list(options: ContainerListOptions = {}): Promise<readonly ContainerSummary[]> {
     return this.o.cache
       .all()
-      .filter((c) => options.all || c.state.running)
       .map((c) => this.details(c))
+      .filter((c) => options.all || c.state.running)
       .sort((a, b) => b.created.getTime() - a.created.getTime());
   }
 
-  /** The output captured by the VCH's attach (for `docker logs`). */
-  logs(ref: string): readonly LogChunk[] {
-    return this.sessions.get(this.find(ref).id)?.logs() ?? [];
-  }
-
-  /** `docker logs`: the captured output of the current (or last) run; with follow, until it ends. */
+  /**
+   * `docker logs`: the output of every run, from the datastore, and what the live session has
+   * that is not there yet; with follow, until the current run ends.
+   */
   async readLogs(ref: string, options: ContainerLogOptions): Promise<ContainerLogs> {
     const c = this.find(ref);
     let session = this.sessions.get(c.id);
@@ -340,7 +424,8 @@ export class ContainerLifecycle implements ContainerService {
       session = this.session(c);
       await session.open();
     }
-    return readSessionLogs(session, options, () => this.exitRecorded(c.id));
+    const persisted = await this.logStore(c).read();
+    return readContainerLogs(persisted, session, options, () => this.exitRecorded(c.id));
   }
 
   /** `docker rename`: the record's name and the VM's (`<name>-<shortid>`). */
@@ -363,6 +448,16 @@ export class ContainerLifecycle implements ContainerService {
     );
   }
 
+  /** `docker update`: the restart policy applies from the next exit on. */
+  async update(ref: string, update: ContainerUpdate): Promise<{ readonly warnings: readonly string[] }> {
+    const c = this.find(ref);
+    if (update.restartPolicy) {
+      await this.saveRestartState(c, { ...c.restart, policy: update.restartPolicy });
+      await this.o.cache.until(c.id, (x) => x.restart.policy.name === update.restartPolicy?.name, 30_000);
+    }
+    return { warnings: [] };
+  }
+
   /** `docker top`: `ps` in the container through the exec path. */
   async top(ref: string, psArgs?: string): Promise<ContainerTop> {
     const c = this.find(ref);
@@ -381,6 +476,18 @@ export class ContainerLifecycle implements ContainerService {
     return resolveContainer(this.o.cache.all(), ref);
   }
 
+  /** Docker's HasBeenManuallyStopped: a policy does not bring back what the user stopped. */
+  private async stoppedByUser(c: CachedContainer): Promise<void> {
+    this.restarts.cancel(c.id);
+    if (c.restart.policy.name !== 'no' && !c.restart.manuallyStopped) {
+      await this.saveRestartState(c, { ...c.restart, manuallyStopped: true });
+    }
+  }
+
+  private async saveRestartState(c: CachedContainer, state: RestartState): Promise<void> {
+    await setExtraConfig(this.p.ctx, c.vm, { [KEY_RESTART]: formatRestartState(state) });
+  }
+
   private nameTaken(name: string): string | undefined {
     return this.reserved.get(name) ?? this.o.cache.all().find((c) => c.name === name)?.id;
   }
@@ -395,10 +502,26 @@ export class ContainerLifecycle implements ContainerService {
         stdinOnce: c.record?.config.stdinOnce ?? false,
         tethers: this.o.tethers,
         connectTimeoutMs: 60_000,
+        ...(c.record?.consoleSize ? { size: c.record.consoleSize } : {}),
+        sink: this.logStore(c),
       });
       this.sessions.set(c.id, s);
     }
     return s;
+  }
+
+  private logStore(c: CachedContainer): ContainerLogStore {
+    let store = this.logStores.get(c.id);
+    if (!store) {
+      store = new ContainerLogStore({
+        files: this.o.files,
+        folder: () => vmHomeFolder(this.p.ctx, c.vm, this.p.datastore),
+        label: c.id.slice(0, 12),
+        log: this.o.log ?? (() => {}),
+      });
+      this.logStores.set(c.id, store);
+    }
+    return store;
   }
 
   /**
@@ -482,7 +605,8 @@ export class ContainerLifecycle implements ContainerService {
       imageId: config?.imageId ?? '',
       command: commandLine(argv),
       created: new Date(c.record?.created ?? 0),
-      state: c.state,
+      // Docker counts a container waiting for (or in) its policy's restart as running.
+      state: this.restarts.isRestarting(c.id) ? { ...c.state, status: 'restarting', running: true } : c.state,
       labels: config?.labels ?? {},
       path: argv[0] ?? '',
       args: argv.slice(1),
@@ -502,7 +626,12 @@ export class ContainerLifecycle implements ContainerService {
         labels: {},
       },
       vm: { name: c.vmName, moref: c.vm.value },
-      hostConfig: { autoRemove: c.record?.autoRemove ?? false },
+      hostConfig: {
+        autoRemove: c.record?.autoRemove ?? false,
+        restartPolicy: c.restart.policy,
+        ...(c.record?.resources ? { resources: c.record.resources } : {}),
+      },
+      restartCount: c.restart.count,
     };
   }
 }

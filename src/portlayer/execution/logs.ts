@@ -1,10 +1,12 @@
 /**
- * `docker logs` from the output the VCH's own attach captured (MainSession's bounded
- * buffer): the backlog as it is, then, with follow, each chunk as it comes until the main
+ * `docker logs`: the output persisted on the datastore (log-store.ts: every run of the
+ * container, oldest first), then what the VCH's live session (MainSession's bounded buffer)
+ * has that is not persisted yet, then, with follow, each chunk as it comes until the main
  * process ends or the reader closes. Filtering (since, until, tail, streams) and rendering
  * timestamps are the personality's; each chunk carries the time the VCH received it.
  */
 import type { ContainerLogEntry, ContainerLogOptions, ContainerLogs } from '../api';
+import { type LogRecord, notPersisted } from './log-format';
 import type { LogChunk, MainSession } from './main-session';
 
 export function toLogEntry(c: LogChunk): ContainerLogEntry {
@@ -12,19 +14,21 @@ export function toLogEntry(c: LogChunk): ContainerLogEntry {
 }
 
 /**
- * The logs of one run. `session` is the run's MainSession, or undefined when the VCH has
- * none (a container never started, or one that ended before this VCH ran): then there is
- * nothing to show and nothing to follow.
+ * `session` is the container's current (or last) MainSession, or undefined when the VCH has
+ * none (a container never started here, or one whose run ended before this VCH ran): then
+ * the persisted output is all there is, and there is nothing to follow. Synchronous, so the
+ * backlog and the follow begin at the same chunk.
  */
-export function readSessionLogs(
+export function readContainerLogs(
+  persisted: readonly LogRecord[],
   session: MainSession | undefined,
   options: ContainerLogOptions,
   /** Awaited after the process ended, before `ended` resolves (the VM's status recording the exit). */
   afterEnd: () => Promise<void> = () => Promise.resolve(),
 ): ContainerLogs {
-  if (!session) return { backlog: [], ended: Promise.resolve(), close: () => {} };
-  const backlog = session.logs().map(toLogEntry);
-  if (!options.follow || session.ended) {
+  const live = session ? notPersisted(persisted, session.run, session.logs()) : [];
+  const backlog = [...persisted, ...live].map(toLogEntry);
+  if (!session || !options.follow || session.ended) {
     return { backlog, ended: Promise.resolve(), close: () => {} };
   }
   let resolveClosed: () => void = () => {};

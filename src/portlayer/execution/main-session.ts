@@ -1,10 +1,12 @@
 /**
  * The VCH's one attach to a container's main process. The first attach starts the process
  * in the guest, so the VCH opens it itself at `start` and fans the output out to every
- * client (and to the log buffer): a client attached before the start misses nothing, and
- * the process never depends on a client's connection. A lost backchannel (VM reconnects,
- * attach server restarted) is followed by a new attach to the same process.
+ * client, to the log buffer and, through its LogSink, to the datastore's log files: a
+ * client attached before the start misses nothing, and the process never depends on a
+ * client's connection. A lost backchannel (VM reconnects, attach server restarted) is
+ * followed by a new attach to the same process.
  */
+import { randomBytes } from 'node:crypto';
 import { PassThrough, type Readable } from 'node:stream';
 import type { ContainerAttachment, ContainerStdio } from '../api';
 import { type Session, SessionStartError } from '../interaction/session';
@@ -24,6 +26,18 @@ export interface LogChunk {
   readonly stream: 1 | 2;
   readonly time: Date;
   readonly data: Buffer;
+  /** Its place in the run (0, 1, …): which chunks a persisted copy holds already. */
+  readonly seq: number;
+}
+
+/**
+ * Where the output goes to outlast the VCH (log-store.ts). Called on the output path: it
+ * must take the chunk and return at once, and never throw.
+ */
+export interface LogSink {
+  kept(run: string, chunk: LogChunk): void;
+  /** The run ended: everything it will ever output has been kept. */
+  ended(): void;
 }
 
 export interface MainSessionOptions {
@@ -33,13 +47,19 @@ export interface MainSessionOptions {
   readonly stdinOnce: boolean;
   readonly tethers: Tethers;
   readonly connectTimeoutMs: number;
+  /** The tty's size until the first resize. */
+  readonly size?: { readonly rows: number; readonly cols: number };
+  readonly sink?: LogSink;
 }
 
 export class MainSession {
+  /** This run's id in the persisted logs (8 random bytes, hex). */
+  readonly run = randomBytes(8).toString('hex');
   private session: Session | undefined;
   private readonly clients = new Set<Client>();
   private readonly log: LogChunk[] = [];
   private logBytes = 0;
+  private nextSeq = 0;
   /** Followers of the output (`docker logs -f`), told of each chunk as it is kept. */
   private readonly logListeners = new Set<(chunk: LogChunk) => void>();
   private resolveEnded: () => void = () => {};
@@ -57,7 +77,9 @@ export class MainSession {
    */
   private readonly stdin = new PassThrough();
 
-  constructor(private readonly o: MainSessionOptions) {}
+  constructor(private readonly o: MainSessionOptions) {
+    if (o.size) this.size = { rows: o.size.rows, cols: o.size.cols };
+  }
 
   get ended(): boolean {
     return this.exitCode !== undefined;
@@ -140,8 +162,11 @@ export class MainSession {
 
   private async connect(): Promise<void> {
     const tether = await this.o.tethers.waitFor(this.o.id, this.o.connectTimeoutMs);
-    const session = await tether.attach(undefined, this.size);
+    const asked = this.size;
+    const session = await tether.attach(undefined, asked);
     this.session = session;
+    // A resize that came while the attach was on its way is not lost.
+    if (this.size && this.size !== asked) session.resize(this.size.rows, this.size.cols);
     if (this.o.openStdin) {
       // An input that ended before a reconnect has nothing left to pipe: end the new one too.
       if (this.stdin.readableEnded) session.stdin.end();
@@ -175,11 +200,12 @@ export class MainSession {
   }
 
   private keep(stream: 1 | 2, data: Buffer): void {
-    const chunk: LogChunk = { stream, time: new Date(), data };
+    const chunk: LogChunk = { stream, time: new Date(), data, seq: this.nextSeq++ };
     this.log.push(chunk);
     this.logBytes += data.length;
     while (this.logBytes > LOG_LIMIT && this.log.length > 1) this.logBytes -= this.log.shift()!.data.length;
     for (const l of [...this.logListeners]) l(chunk);
+    this.o.sink?.kept(this.run, chunk);
   }
 
   private feedStdin(stdin: Readable, client: Client): void {
@@ -195,6 +221,7 @@ export class MainSession {
   private finish(exitCode: number, message?: string): void {
     if (this.exitCode !== undefined) return;
     this.exitCode = exitCode;
+    this.o.sink?.ended();
     this.resolveEnded();
     for (const c of this.clients) {
       if (message) (this.o.tty ? c.stdio.stdout : c.stdio.stderr)?.write(message);

@@ -8,7 +8,8 @@ import type { Unsubscribe, UpdatesLoop } from '../../vsphere/updates';
 import type { OptionValue } from '../../vsphere/vim25/generated/types';
 import type { ManagedObjectReference, VimAny } from '../../vsphere/vim25/values';
 import { fromOptionValues } from '../../vsphere/virtualMachine';
-import type { ContainerConfig, ContainerState } from '../api';
+import type { ContainerConfig, ContainerResources, ContainerState } from '../api';
+import { KEY_RESTART, parseRestartState, type RestartState } from './restart-policy';
 import { KEY_ID, KEY_RECORD, KEY_STATUS, parseVmStatus, statusTime, type VmStatus } from './spec';
 
 /** What the VCH writes about a container for itself (`guestinfo.vch.record`). */
@@ -18,6 +19,10 @@ export interface ContainerRecord {
   readonly config: ContainerConfig;
   /** `docker run --rm`: the VCH removes the container once its process has exited. */
   readonly autoRemove?: boolean;
+  /** `--cpus` / `--memory` as given (inspect shows them so); the VM's size is derived from them (sizes.ts). */
+  readonly resources?: ContainerResources;
+  /** The tty's size a run starts with, until a resize. */
+  readonly consoleSize?: { readonly rows: number; readonly cols: number };
 }
 
 export interface CachedContainer {
@@ -29,6 +34,7 @@ export interface CachedContainer {
   readonly powerState: string;
   readonly status: VmStatus | undefined;
   readonly state: ContainerState;
+  readonly restart: RestartState;
 }
 
 const PATHS = ['name', 'config.extraConfig', 'runtime.powerState'] as const;
@@ -151,6 +157,7 @@ export class ContainerCache {
       powerState,
       status,
       state: deriveState(status, powerState),
+      restart: parseRestartState(ec[KEY_RESTART]),
     };
     this.byVm.set(vm.value, container);
     this.emit({ kind: 'changed', container });

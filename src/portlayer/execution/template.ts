@@ -1,8 +1,8 @@
 /**
- * The template VM every container is an instant clone of (docs/container-vm.md): the
- * bootstrap ISO on the image datastore, a VM booting it with an empty SCSI controller and
+ * The template VMs containers are instant clones of (docs/container-vm.md): the bootstrap
+ * ISO on the image datastore, a VM of one size booting it with an empty SCSI controller and
  * the backchannel serial port, powered on until its tether asks to be frozen. An existing
- * frozen template of the same ISO is reused; one of another ISO is replaced.
+ * frozen template of the same ISO and size is reused; one of another ISO is replaced.
  */
 import { cdromIsoSpec, freeIdeSlot, serialUriSpec, TemporaryDeviceKeys } from '../../vsphere/deviceSpecs';
 import { PropertyCollector } from '../../vsphere/propertyCollector';
@@ -21,6 +21,7 @@ import {
 } from '../../vsphere/virtualMachine';
 import type { ImageDatastore } from '../storage/images/image-datastore';
 import type { VchPlacement } from './placement';
+import { DEFAULT_SIZE, sameSize, sizeLabel, type VmSize } from './sizes';
 import { KEY_ROLE } from './spec';
 
 /** Which bootstrap image a template boots: a replaced ISO means a new template. */
@@ -37,7 +38,8 @@ export interface TemplateOptions {
   readonly iso: BootstrapIso;
   /** The attach server's address for the VMs: `tcp://host:port`. */
   readonly serialUri: string;
-  readonly memoryMB?: number;
+  /** Its vCPUs and memory, which every clone of it has; default DEFAULT_SIZE. */
+  readonly size?: VmSize;
   /** Extra extraConfig for the template (tests give a test guest its mode). */
   readonly extraConfig?: Readonly<Record<string, string>>;
   /** How long the tether may take from power on to frozen. */
@@ -48,6 +50,7 @@ export interface TemplateOptions {
 export interface Template {
   readonly vm: ManagedObjectReference;
   readonly name: string;
+  readonly size: VmSize;
   /** Its devices: a clone has the same, so disk units are chosen from them. */
   readonly devices: readonly VirtualDevice[];
   /** Set when this call made the template: power on → frozen, ms. */
@@ -55,8 +58,9 @@ export interface Template {
   readonly isoUploadMs?: number;
 }
 
-export function templateName(vch: string): string {
-  return `${vch}-template`;
+/** `<vch>-template` for the default size (as before sizes existed), `<vch>-template-2cpu-512mb` for others. */
+export function templateName(vch: string, size: VmSize = DEFAULT_SIZE): string {
+  return sameSize(size, DEFAULT_SIZE) ? `${vch}-template` : `${vch}-template-${sizeLabel(size)}`;
 }
 
 /** ImageDatastore has no stat and reads whole files: a small marker beside the ISO says it is whole. */
@@ -87,7 +91,12 @@ interface TemplateState {
   readonly bootstrap: string | undefined;
 }
 
-async function findTemplate(ctx: VimContext, folder: ManagedObjectReference, name: string): Promise<TemplateState[]> {
+interface NamedTemplateState extends TemplateState {
+  readonly name: string;
+  readonly role: string | undefined;
+}
+
+async function folderVms(ctx: VimContext, folder: ManagedObjectReference): Promise<NamedTemplateState[]> {
   const pc = new PropertyCollector(ctx.client);
   const vms = await pc.withContainerView(folder, ['VirtualMachine'], (view) =>
     pc.retrieve(view, 'VirtualMachine', [
@@ -97,17 +106,21 @@ async function findTemplate(ctx: VimContext, folder: ManagedObjectReference, nam
       'config.extraConfig',
     ]),
   );
-  return vms
-    .filter((v) => v.props.name === name)
-    .map((v) => {
-      const ec = fromOptionValues(v.props['config.extraConfig'] as OptionValue[] | undefined);
-      return {
-        vm: v.obj,
-        frozen: v.props['runtime.instantCloneFrozen'] === true,
-        powerState: String(v.props['runtime.powerState'] ?? 'poweredOff'),
-        bootstrap: ec[KEY_BOOTSTRAP],
-      };
-    });
+  return vms.map((v) => {
+    const ec = fromOptionValues(v.props['config.extraConfig'] as OptionValue[] | undefined);
+    return {
+      vm: v.obj,
+      name: String(v.props.name ?? ''),
+      role: ec[KEY_ROLE],
+      frozen: v.props['runtime.instantCloneFrozen'] === true,
+      powerState: String(v.props['runtime.powerState'] ?? 'poweredOff'),
+      bootstrap: ec[KEY_BOOTSTRAP],
+    };
+  });
+}
+
+async function findTemplate(ctx: VimContext, folder: ManagedObjectReference, name: string): Promise<TemplateState[]> {
+  return (await folderVms(ctx, folder)).filter((v) => v.name === name);
 }
 
 /** Resolves once the VM reports `runtime.instantCloneFrozen` (a watch on the updates loop). */
@@ -142,15 +155,33 @@ async function discard(ctx: VimContext, t: TemplateState): Promise<void> {
   await destroyVM(ctx, t.vm);
 }
 
+/**
+ * Templates of another bootstrap image (any size): a frozen template holds its memory on
+ * the host, and no new container will be cloned from one. Sizes in use are made again on
+ * demand from the current image.
+ */
+export async function discardStaleTemplates(
+  p: VchPlacement,
+  isoHash: string,
+  log?: (msg: string) => void,
+): Promise<void> {
+  for (const t of await folderVms(p.ctx, p.folder)) {
+    if (t.role !== 'template' || t.bootstrap === isoHash) continue;
+    log?.(`removing the template ${t.name} (${t.vm.value}) of bootstrap ${t.bootstrap ?? 'unknown'}`);
+    await discard(p.ctx, t);
+  }
+}
+
 export async function ensureTemplate(p: VchPlacement, ds: ImageDatastore, o: TemplateOptions): Promise<Template> {
   const log = o.log ?? (() => {});
-  const name = templateName(p.vch);
+  const size = o.size ?? DEFAULT_SIZE;
+  const name = templateName(p.vch, size);
   const iso = await ensureBootstrapIso(ds, p.vch, o.iso);
   const timeout = o.freezeTimeoutMs ?? 180_000;
   for (const t of await findTemplate(p.ctx, p.folder, name)) {
     if (t.bootstrap === o.iso.hash && t.frozen) {
-      log(`reusing the frozen template ${t.vm.value}`);
-      return { vm: t.vm, name, devices: await readDevices(p.ctx, t.vm) };
+      log(`reusing the frozen template ${name} (${t.vm.value})`);
+      return { vm: t.vm, name, size, devices: await readDevices(p.ctx, t.vm) };
     }
     if (t.bootstrap === o.iso.hash && t.powerState === 'poweredOn') {
       // Another VCH process (or one that died) is making it: wait for it rather than race.
@@ -158,7 +189,7 @@ export async function ensureTemplate(p: VchPlacement, ds: ImageDatastore, o: Tem
         () => true,
         () => false,
       );
-      if (ok) return { vm: t.vm, name, devices: await readDevices(p.ctx, t.vm) };
+      if (ok) return { vm: t.vm, name, size, devices: await readDevices(p.ctx, t.vm) };
     }
     log(`replacing the template ${t.vm.value} (bootstrap ${t.bootstrap ?? 'unknown'} → ${o.iso.hash})`);
     await discard(p.ctx, t);
@@ -166,9 +197,9 @@ export async function ensureTemplate(p: VchPlacement, ds: ImageDatastore, o: Tem
   const spec = newVmConfigSpec({
     name,
     datastore: p.datastore,
-    memoryMB: o.memoryMB ?? 256,
-    numCPUs: 1,
-    annotation: `VCH ${p.vch}: the template its container VMs are instant clones of. Do not power off.`,
+    memoryMB: size.memoryMB,
+    numCPUs: size.cpus,
+    annotation: `VCH ${p.vch}: the template its ${size.cpus} vCPU, ${size.memoryMB} MiB container VMs are instant clones of. Do not power off.`,
     extraConfig: { [KEY_ROLE]: 'template', [KEY_BOOTSTRAP]: o.iso.hash, ...(o.extraConfig ?? {}) },
   });
   const vm = await createVM(p.ctx, { folder: p.folder, pool: p.pool }, spec);
@@ -182,13 +213,20 @@ export async function ensureTemplate(p: VchPlacement, ds: ImageDatastore, o: Tem
     serialUriSpec(keys, { serviceURI: o.serialUri, direction: 'client' }),
   ]);
   const t0 = Date.now();
-  await powerOn(p.ctx, vm);
-  await untilFrozen(p.ctx, vm, timeout);
+  try {
+    await powerOn(p.ctx, vm);
+    await untilFrozen(p.ctx, vm, timeout);
+  } catch (error) {
+    // A template that never froze is of no use to anyone: the next attempt starts clean.
+    await discard(p.ctx, { vm, frozen: false, powerState: 'poweredOn', bootstrap: o.iso.hash }).catch(() => undefined);
+    throw error;
+  }
   const freezeMs = Date.now() - t0;
-  log(`template ${vm.value} frozen in ${freezeMs} ms`);
+  log(`template ${name} (${vm.value}) frozen in ${freezeMs} ms`);
   return {
     vm,
     name,
+    size,
     devices: await readDevices(p.ctx, vm),
     freezeMs,
     ...(iso.uploadMs !== undefined ? { isoUploadMs: iso.uploadMs } : {}),
