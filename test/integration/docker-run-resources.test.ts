@@ -171,3 +171,20 @@ test('a size whose template an administrator deleted gets a new one at its next 
   expect(again).toHaveLength(1);
   expect(again[0]?.ref.value).not.toBe(template.ref.value);
 });
+
+test('docker update --cpus/--memory: an exited container runs its next start at the new size', async () => {
+  const first = await docker(['run', '--name', 'grow', 'busybox', 'nproc']);
+  expect(first.stdout).toBe('1\n');
+  try {
+    const up = await docker(['update', '--cpus', '2', '--memory', '384m', 'grow']);
+    expect({ code: up.code, stderr: up.stderr }).toEqual({ code: 0, stderr: '' });
+    const inspect = await docker(['inspect', '-f', '{{.HostConfig.NanoCpus}} {{.HostConfig.Memory}}', 'grow']);
+    expect(inspect.stdout.trim()).toBe(`2000000000 ${384 * MIB}`);
+    // The VM may still be powering off after the exit: the size reaches it by its next start.
+    const again = await timedDocker('start -a after update (cold boot at the new size)', ['start', '-a', 'grow']);
+    expect(again.stdout).toBe('2\n');
+    expect((await vms()).find((v) => v.name.startsWith('grow-'))).toMatchObject({ numCPU: 2, memoryMB: 384 });
+  } finally {
+    await docker(['rm', '-f', 'grow']);
+  }
+});

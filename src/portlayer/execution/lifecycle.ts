@@ -53,7 +53,7 @@ import { renameContainer } from './rename';
 import { formatRestartState, KEY_RESTART, NO_RESTART, type RestartState } from './restart-policy';
 import { RestartKeeper } from './restarts';
 import { RunTracker } from './runs';
-import { vmSizeOf } from './sizes';
+import { resourcesOf, type VmSize, vmSizeOf } from './sizes';
 import { type ContainerVmSpec, KEY_CLOCK, KEY_ID, KEY_RECORD, KEY_ROLE, KEY_SEED, KEY_SPEC, KEY_STATUS } from './spec';
 import type { CachedContainer, ContainerCache, ContainerRecord } from './state';
 import { StatsSampler } from './stats';
@@ -449,13 +449,31 @@ export class ContainerLifecycle implements ContainerService {
   }
 
   /** `docker update`: the restart policy applies from the next exit on. */
+  /**
+   * `docker update`: the restart policy applies from the next exit on; a new size is recorded
+   * and given to the VM while it is off (a running clone cannot change size), so it takes
+   * effect at the next start.
+   */
   async update(ref: string, update: ContainerUpdate): Promise<{ readonly warnings: readonly string[] }> {
     const c = this.find(ref);
+    const warnings: string[] = [];
+    if (update.resources && c.record) {
+      const next = resourcesOf(c.record.resources, update.resources, c.powerState === 'poweredOn');
+      warnings.push(...next.warnings);
+      await setExtraConfig(this.p.ctx, c.vm, {
+        [KEY_RECORD]: JSON.stringify({ ...c.record, resources: next.resources }),
+      });
+      if (c.powerState === 'poweredOff') await this.applySize(c.vm, next.size);
+    }
     if (update.restartPolicy) {
       await this.saveRestartState(c, { ...c.restart, policy: update.restartPolicy });
       await this.o.cache.until(c.id, (x) => x.restart.policy.name === update.restartPolicy?.name, 30_000);
     }
-    return { warnings: [] };
+    return { warnings };
+  }
+
+  private async applySize(vm: ManagedObjectReference, size: VmSize): Promise<void> {
+    await reconfigure(this.p.ctx, vm, { numCPUs: size.cpus, memoryMB: size.memoryMB });
   }
 
   /** `docker top`: `ps` in the container through the exec path. */
@@ -582,6 +600,8 @@ export class ContainerLifecycle implements ContainerService {
       this.sessions.delete(c.id);
     }
     await setExtraConfig(this.p.ctx, c.vm, { [KEY_STATUS]: null });
+    // A size changed by `docker update` while the VM ran (it could not be applied then).
+    if (c.record?.resources) await this.applySize(c.vm, vmSizeOf(c.record.resources).size);
     await powerOn(this.p.ctx, c.vm);
     return this.o.cache.until(c.id, (x) => x.status?.state === 'created', this.o.createTimeoutMs ?? 120_000);
   }

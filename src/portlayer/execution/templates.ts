@@ -32,7 +32,7 @@ export class Templates {
     return new Templates(p, ds, o, first);
   }
 
-  /** The frozen template of this size: found, or made (~8–15 s of cold boot under TCG). */
+  /** The frozen template of this size: found, or made (~9–13 s of cold boot under TCG on the box). */
   forSize(size: VmSize): Promise<Template> {
     const key = sizeLabel(size);
     let t = this.bySize.get(key);
