@@ -55,6 +55,7 @@ import {
   UnavailableError,
   type WaitCondition,
 } from '../../src/portlayer/api';
+import { shouldRestart } from '../../src/portlayer/execution/restart-policy';
 import {
   familiarReference,
   type ImageReference,
@@ -831,14 +832,10 @@ export class FakeContainerService implements ContainerService {
     c.exitWaiters = [];
     for (const w of waiters) w(result);
     this.emit({ action: 'die', container: this.details(c), exitCode });
-    const policy = c.hostConfig.restartPolicy;
-    const again =
-      !c.stoppedByUser &&
-      (policy.name === 'always' ||
-        policy.name === 'unless-stopped' ||
-        (policy.name === 'on-failure' &&
-          exitCode !== 0 &&
-          (!policy.maximumRetryCount || c.restartCount < policy.maximumRetryCount)));
+    const again = shouldRestart(
+      { policy: c.hostConfig.restartPolicy, count: c.restartCount, manuallyStopped: c.stoppedByUser },
+      exitCode,
+    );
     if (again) {
       c.restartCount++;
       setTimeout(() => void this.start(c.id).catch(() => undefined), 100).unref();

@@ -15,7 +15,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { VimClient } from '../../src/vsphere/client';
+import type { VimClient } from '../../src/vsphere/client';
 import { PropertyCollector } from '../../src/vsphere/propertyCollector';
 import { type RunningBox, startTestBox } from '../helpers/box';
 import {
@@ -25,6 +25,7 @@ import {
   dockerAvailable,
   runDocker,
 } from '../helpers/dockerCli';
+import { connectToSimulator } from '../helpers/vsphereSession';
 
 jest.setTimeout(120_000);
 
@@ -213,12 +214,7 @@ beforeAll(async () => {
   await timed('box start (sim, registry, host agent, template frozen)', async () => {
     box = await startTestBox();
   });
-  vim = await VimClient.connect({
-    url: box.sim.url,
-    username: box.sim.username,
-    password: box.sim.password,
-    ...(box.sim.thumbprint !== undefined ? { thumbprint: box.sim.thumbprint } : {}),
-  });
+  vim = await connectToSimulator(box.sim);
   pc = new PropertyCollector(vim);
   vmsBefore = new Set(await vmNames());
 }, 600_000);

@@ -5,7 +5,7 @@
  * Templates and VM hardware are read through vSphere, not through the VCH.
  */
 
-import { VimClient } from '../../src/vsphere/client';
+import type { VimClient } from '../../src/vsphere/client';
 import { PropertyCollector } from '../../src/vsphere/propertyCollector';
 import type { VimContext } from '../../src/vsphere/tasks';
 import { UpdatesLoop } from '../../src/vsphere/updates';
@@ -13,6 +13,7 @@ import type { ManagedObjectReference } from '../../src/vsphere/vim25/values';
 import { destroyVM, powerOff } from '../../src/vsphere/virtualMachine';
 import { type RunningBox, startTestBox } from '../helpers/box';
 import { type DockerRunResult, dockerAvailable, runDocker } from '../helpers/dockerCli';
+import { connectToSimulator } from '../helpers/vsphereSession';
 
 jest.setTimeout(180_000);
 
@@ -67,12 +68,7 @@ async function templates(): Promise<string[]> {
 beforeAll(async () => {
   if (!dockerAvailable()) throw new Error('the docker CLI is missing (/usr/local/bin/docker)');
   box = await startTestBox();
-  vim = await VimClient.connect({
-    url: box.sim.url,
-    username: box.sim.username,
-    password: box.sim.password,
-    ...(box.sim.thumbprint !== undefined ? { thumbprint: box.sim.thumbprint } : {}),
-  });
+  vim = await connectToSimulator(box.sim);
   ctx = { client: vim, updates: await UpdatesLoop.start(vim) };
   pc = new PropertyCollector(vim);
   await timedDocker('pull busybox', ['pull', 'busybox']);

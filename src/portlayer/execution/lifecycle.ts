@@ -16,6 +16,7 @@ import {
   readDevices,
   reconfigure,
   setExtraConfig,
+  toOptionValues,
 } from '../../vsphere/virtualMachine';
 import {
   ConflictError,
@@ -28,6 +29,7 @@ import {
   type ContainerListOptions,
   type ContainerLogOptions,
   type ContainerLogs,
+  type ContainerResources,
   type ContainerService,
   type ContainerStatsSample,
   type ContainerStdio,
@@ -452,28 +454,32 @@ export class ContainerLifecycle implements ContainerService {
   /**
    * `docker update`: the restart policy applies from the next exit on; a new size is recorded
    * and given to the VM while it is off (a running clone cannot change size), so it takes
-   * effect at the next start.
+   * effect at the next start. One reconfigure carries it all.
    */
   async update(ref: string, update: ContainerUpdate): Promise<{ readonly warnings: readonly string[] }> {
     const c = this.find(ref);
-    const warnings: string[] = [];
-    if (update.resources && c.record) {
-      const next = resourcesOf(c.record.resources, update.resources, c.powerState === 'poweredOn');
-      warnings.push(...next.warnings);
-      await setExtraConfig(this.p.ctx, c.vm, {
-        [KEY_RECORD]: JSON.stringify({ ...c.record, resources: next.resources }),
-      });
-      if (c.powerState === 'poweredOff') await this.applySize(c.vm, next.size);
-    }
-    if (update.restartPolicy) {
-      await this.saveRestartState(c, { ...c.restart, policy: update.restartPolicy });
-      await this.o.cache.until(c.id, (x) => x.restart.policy.name === update.restartPolicy?.name, 30_000);
-    }
-    return { warnings };
-  }
-
-  private async applySize(vm: ManagedObjectReference, size: VmSize): Promise<void> {
-    await reconfigure(this.p.ctx, vm, { numCPUs: size.cpus, memoryMB: size.memoryMB });
+    const next =
+      update.resources && c.record
+        ? resourcesOf(c.record.resources, update.resources, c.powerState === 'poweredOn')
+        : undefined;
+    const restart = update.restartPolicy ? { ...c.restart, policy: update.restartPolicy } : undefined;
+    if (!next && !restart) return { warnings: [] };
+    await reconfigure(this.p.ctx, c.vm, {
+      extraConfig: toOptionValues({
+        ...(next ? { [KEY_RECORD]: JSON.stringify({ ...c.record, resources: next.resources }) } : {}),
+        ...(restart ? { [KEY_RESTART]: formatRestartState(restart) } : {}),
+      }),
+      ...(next && c.powerState === 'poweredOff' ? sizeSpec(next.size) : {}),
+    });
+    // Answered once this VCH's view has it: a start or inspect right after sees the update.
+    await this.o.cache.until(
+      c.id,
+      (x) =>
+        (!restart || x.restart.policy.name === restart.policy.name) &&
+        (!next || sameResources(x.record?.resources, next.resources)),
+      30_000,
+    );
+    return { warnings: next?.warnings ?? [] };
   }
 
   /** `docker top`: `ps` in the container through the exec path. */
@@ -599,9 +605,11 @@ export class ContainerLifecycle implements ContainerService {
       previous.close();
       this.sessions.delete(c.id);
     }
-    await setExtraConfig(this.p.ctx, c.vm, { [KEY_STATUS]: null });
-    // A size changed by `docker update` while the VM ran (it could not be applied then).
-    if (c.record?.resources) await this.applySize(c.vm, vmSizeOf(c.record.resources).size);
+    await reconfigure(this.p.ctx, c.vm, {
+      extraConfig: toOptionValues({ [KEY_STATUS]: null }),
+      // A size `docker update` gave it while it ran (a running VM could not take it then).
+      ...(c.record?.resources ? sizeSpec(vmSizeOf(c.record.resources).size) : {}),
+    });
     await powerOn(this.p.ctx, c.vm);
     return this.o.cache.until(c.id, (x) => x.status?.state === 'created', this.o.createTimeoutMs ?? 120_000);
   }
@@ -654,6 +662,15 @@ export class ContainerLifecycle implements ContainerService {
       restartCount: c.restart.count,
     };
   }
+}
+
+/** The part of a VM's config spec that sets its size. */
+function sizeSpec(size: VmSize): { numCPUs: number; memoryMB: number } {
+  return { numCPUs: size.cpus, memoryMB: size.memoryMB };
+}
+
+function sameResources(a: ContainerResources | undefined, b: ContainerResources): boolean {
+  return a?.nanoCpus === b.nanoCpus && a?.memoryBytes === b.memoryBytes;
 }
 
 /** Docker's ExtraHosts `host:ip` as an /etc/hosts line. */
