@@ -35,8 +35,8 @@ async function host(args: string[]): Promise<void> {
     helperPath: option(args, '--helper') ?? join(__dirname, 'tether-helper'),
     log,
   });
-  // Let the last frames (Eof, Exit) reach the VCH before the process goes.
-  setTimeout(() => process.exit(status.exitCode), 100);
+  // runTether resolved once an attached VCH had the Exit: nothing is left to send.
+  process.exit(status.exitCode);
 }
 
 const args = process.argv.slice(2);

@@ -36,7 +36,11 @@ export interface SessionHostOptions {
 
 interface OpenChannel {
   channel: Channel;
+  /** An attach to the main process: its Exit must reach the VCH before the VM powers off. */
+  attach: boolean;
   proc?: LaunchedProcess;
+  /** Exit and Close sent; kept until the VCH's Close says it has them. */
+  closing?: boolean;
 }
 
 /**
@@ -46,6 +50,7 @@ interface OpenChannel {
 export class SessionHost {
   private readonly channels = new Map<number, OpenChannel>();
   private readonly log: (message: string) => void;
+  private readonly settledWaiters = new Set<() => void>();
 
   constructor(
     private readonly conn: FrameConnection,
@@ -57,7 +62,37 @@ export class SessionHost {
       // streams to this connection end.
       for (const c of this.channels.values()) c.channel.close();
       this.channels.clear();
+      this.checkSettled();
     });
+  }
+
+  /**
+   * Resolves once every attach to the main process has been closed by the VCH (so it has
+   * the Exit and all output), the connection is gone, or `timeoutMs` has passed: what the
+   * VM waits for before it powers off, instead of guessing how long the frames take.
+   */
+  settled(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.settledWaiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.settledWaiters.add(done);
+      this.checkSettled();
+    });
+  }
+
+  private checkSettled(): void {
+    if (this.conn.closed || ![...this.channels.values()].some((c) => c.attach)) {
+      for (const done of [...this.settledWaiters]) done();
+    }
+  }
+
+  private forget(id: number): void {
+    this.channels.delete(id);
+    this.checkSettled();
   }
 
   /** Sends the hello and waits for the attach server's answer. */
@@ -103,13 +138,18 @@ export class SessionHost {
       if (this.channels.has(frame.channel)) throw new ProtocolError(`channel ${frame.channel} is open`);
       const req = decodeJson<OpenRequest>(frame.payload, 'open', isOpenRequest);
       const channel = new Channel(this.conn, frame.channel, DEFAULT_WINDOW, req.window);
-      const entry: OpenChannel = { channel };
+      const entry: OpenChannel = { channel, attach: req.kind !== 'exec' };
       this.channels.set(frame.channel, entry);
       this.open(entry, req).catch((err: Error) => this.log(`channel ${frame.channel}: ${err.message}`));
       return;
     }
     const entry = this.channels.get(frame.channel);
     if (!entry) return; // a closed channel's late frames
+    if (entry.closing) {
+      // Only the VCH's Close matters now: the process is gone.
+      if (frame.type === FrameType.Close) this.forget(frame.channel);
+      return;
+    }
     if (entry.channel.handle(frame)) return;
     switch (frame.type) {
       case FrameType.Resize: {
@@ -124,7 +164,7 @@ export class SessionHost {
       }
       case FrameType.Close:
         entry.channel.close();
-        this.channels.delete(frame.channel);
+        this.forget(frame.channel);
         return;
       default:
         throw new ProtocolError(`unexpected frame 0x${frame.type.toString(16)} on channel ${frame.channel}`);
@@ -160,7 +200,7 @@ export class SessionHost {
           ? { message: err.message, exitCode: err.exitCode }
           : { message: (err as Error).message, exitCode: 126 };
       this.conn.send(FrameType.OpenFail, channel.id, encodeJson(fail));
-      this.channels.delete(channel.id);
+      this.forget(channel.id);
       return;
     }
     entry.proc = proc;
@@ -173,7 +213,7 @@ export class SessionHost {
     this.conn.send(FrameType.Exit, channel.id, encodeJson(status));
     this.conn.send(FrameType.Close, channel.id);
     channel.close();
-    this.channels.delete(channel.id);
+    entry.closing = true;
   }
 }
 

@@ -29,9 +29,16 @@ export interface TetherOptions {
 }
 
 /**
+ * How long the main process's Exit may take to reach an attached VCH (its answering Close)
+ * before the tether gives up on it; normally a round trip of a few milliseconds.
+ */
+const EXIT_DELIVERY_MS = 3000;
+
+/**
  * The tether's run loop: read the spec, connect the backchannel (again whenever it drops:
- * the VCH may restart), serve sessions, and resolve with the main process's exit status.
- * What then happens to the VM (power off) is the caller's business.
+ * the VCH may restart), serve sessions, and resolve with the main process's exit status
+ * once it is in the status and an attached VCH has it too. What then happens to the VM
+ * (power off) is the caller's business.
  */
 export async function runTether(options: TetherOptions): Promise<ExitStatus> {
   const log = options.log ?? (() => {});
@@ -55,6 +62,7 @@ export async function runTether(options: TetherOptions): Promise<ExitStatus> {
   const transport = options.transport;
   const open = typeof transport === 'function' ? transport : () => openTransport(transport);
   let stopped = false;
+  let current: SessionHost | undefined;
 
   const serve = async (): Promise<void> => {
     let delay = 50;
@@ -64,9 +72,11 @@ export async function runTether(options: TetherOptions): Promise<ExitStatus> {
         const closed = new Promise<void>((resolve) => conn.onClose(() => resolve()));
         const host = new SessionHost(conn, { vmId: spec.vmId, containerId: spec.containerId, main, launcher, log });
         await host.handshake();
+        current = host;
         options.onConnected?.();
         delay = 50;
         await closed;
+        if (current === host) current = undefined;
       } catch (err) {
         log(`backchannel: ${(err as Error).message}`);
       }
@@ -79,6 +89,6 @@ export async function runTether(options: TetherOptions): Promise<ExitStatus> {
   const status = await main.exited();
   stopped = true;
   const reported: ExitStatus & { error?: string } = main.failure ? { ...status, error: main.failure } : status;
-  await options.status?.exited(reported);
+  await Promise.all([options.status?.exited(reported), current?.settled(EXIT_DELIVERY_MS)]);
   return reported;
 }

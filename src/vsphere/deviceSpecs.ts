@@ -274,3 +274,23 @@ export function serialUriSpec(keys: TemporaryDeviceKeys, o: SerialUriOptions): V
   };
   return { operation: 'add', device: port };
 }
+
+/** Where the VM's URI-backed serial port connects, if it has one. */
+export function serialUriOf(devices: readonly VirtualDevice[] | undefined): string | undefined {
+  return (findSerialUriPort(devices ?? [])?.backing as VirtualSerialPortURIBackingInfo | undefined)?.serviceURI;
+}
+
+/** The VM's URI-backed serial port, if it has one. */
+export function findSerialUriPort(devices: readonly VirtualDevice[]): VirtualSerialPort | undefined {
+  return devices.find(
+    (d): d is VirtualSerialPort =>
+      d._type === 'VirtualSerialPort' && (d as VirtualSerialPort).backing?._type === 'VirtualSerialPortURIBackingInfo',
+  );
+}
+
+/** Points an existing URI-backed serial port somewhere else (the VM must be off to take it). */
+export function serialUriEditSpec(port: VirtualSerialPort, serviceURI: string): VirtualDeviceConfigSpec {
+  const backing: VirtualSerialPortURIBackingInfo = { ...(port.backing as VirtualSerialPortURIBackingInfo), serviceURI };
+  const device: VirtualSerialPort = { ...port, backing };
+  return { operation: 'edit', device };
+}

@@ -53,6 +53,11 @@ export class TetherHarness {
     private readonly socketPath = join(dir, 'attach.sock'),
   ) {}
 
+  /** The attach server the tethers dial. */
+  get attachServer(): AttachServer {
+    return this.server;
+  }
+
   async start(): Promise<void> {
     this.server = await AttachServer.listen({ path: this.socketPath });
   }

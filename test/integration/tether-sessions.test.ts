@@ -1,5 +1,14 @@
 import { randomBytes } from 'node:crypto';
+import { connect, createServer, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { MainSession } from '../../src/portlayer/execution/main-session';
+import { Tethers } from '../../src/portlayer/execution/tethers';
 import { SessionStartError } from '../../src/portlayer/interaction/session';
+import { FrameConnection } from '../../src/tether/protocol/connection';
+import { FrameType } from '../../src/tether/protocol/frames';
+import { encodeJson, PROTOCOL_VERSION } from '../../src/tether/protocol/messages';
+import { runTether } from '../../src/tether/tether';
 import { buildTether, collect, type HostTether, TetherHarness } from './tether-harness';
 
 jest.setTimeout(30_000);
@@ -146,6 +155,99 @@ describe('exec sessions', () => {
     const texts = await Promise.all(outs);
     expect(texts.map((b) => b.toString())).toEqual(sessions.map((_, i) => `session ${i}\n`.repeat(1000)));
     await expect(Promise.all(sessions.map((s) => s.exitCode))).resolves.toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+});
+
+describe('the end of the main process', () => {
+  /**
+   * runTether in this process over a unix socket whose far end is played frame by frame:
+   * the test decides when (and whether) the VCH's Close answers the main session's Exit.
+   */
+  async function mainExitWith(
+    ackDelayMs: number | undefined,
+  ): Promise<{ exitAt: number; ackAt: number; doneAt: number }> {
+    const sock = join(harness.dir, `raw-${randomBytes(4).toString('hex')}.sock`);
+    const times = { exitAt: 0, ackAt: 0, doneAt: 0 };
+    const sockets = new Set<Socket>();
+    const server = createServer((socket) => {
+      sockets.add(socket);
+      const conn = new FrameConnection(socket);
+      conn.onFrame((f) => {
+        if (f.type === FrameType.Hello) {
+          conn.send(FrameType.HelloAck, 0, encodeJson({ protocol: PROTOCOL_VERSION }));
+          conn.send(FrameType.Open, 1, encodeJson({ kind: 'attach', window: 1 << 20 }));
+        }
+        if (f.type === FrameType.Exit) times.exitAt = Date.now();
+        if (f.type === FrameType.Close && ackDelayMs !== undefined) {
+          setTimeout(() => {
+            times.ackAt = Date.now();
+            conn.send(FrameType.Close, 1);
+          }, ackDelayMs);
+        }
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(sock, resolve));
+    try {
+      const spec = { read: async () => ({ vmId: 'raw', process: { argv: ['sh', '-c', 'sleep 0.3; echo done'] } }) };
+      await runTether({
+        spec,
+        transport: () =>
+          new Promise((resolve, reject) => {
+            const c = connect(sock, () => resolve(c));
+            c.once('error', reject);
+          }),
+        rootDir: '/',
+        helperPath: join(harness.dir, 'tether-helper'),
+      });
+      times.doneAt = Date.now();
+      return times;
+    } finally {
+      // The tether's connection ends with the server's side of it.
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    }
+  }
+
+  test('the tether waits for the VCH to answer the Exit before it goes', async () => {
+    const t = await mainExitWith(400);
+    expect(t.exitAt).toBeGreaterThan(0);
+    expect(t.ackAt).toBeGreaterThan(0);
+    expect(t.doneAt).toBeGreaterThanOrEqual(t.ackAt);
+  });
+
+  test('a VCH that never answers holds the tether for a bounded time only', async () => {
+    const t = await mainExitWith(undefined);
+    expect(t.exitAt).toBeGreaterThan(0);
+    expect(t.doneAt - t.exitAt).toBeGreaterThanOrEqual(2900);
+    expect(t.doneAt - t.exitAt).toBeLessThan(6000);
+  });
+});
+
+describe('a lost backchannel', () => {
+  test("the VM's recorded exit releases the clients of an attach whose Exit never came", async () => {
+    const tethers = new Tethers(harness.attachServer); // before the tether dials in
+    const t = await tether(['sh', '-c', 'echo before; sleep 100']);
+    const session = new MainSession({
+      id: t.client.hello.containerId ?? t.client.vmId,
+      tty: false,
+      openStdin: false,
+      stdinOnce: false,
+      tethers,
+      connectTimeoutMs: 2000,
+    });
+    const out = new PassThrough();
+    let text = '';
+    out.on('data', (d: Buffer) => {
+      text += d.toString();
+    });
+    const attachment = session.attach({ stdout: out });
+    await session.open();
+    await waitUntil(() => text === 'before\n');
+    // The VM goes before its Exit left it (a power-off under a loaded host).
+    await t.stop();
+    await waitUntil(() => t.client.closed);
+    session.exitedInVm(0);
+    await expect(attachment.exitCode).resolves.toBe(0);
   });
 });
 

@@ -86,6 +86,7 @@ export async function openExecution(o: ExecutionOptions): Promise<Execution> {
     tethers,
     close: async () => {
       await containers.close();
+      tethers.close();
       await cache.close();
     },
   };

@@ -5,6 +5,7 @@
  * one watch of the ContainerCache.
  */
 import { randomBytes } from 'node:crypto';
+import { findSerialUriPort, serialUriEditSpec, serialUriOf } from '../../vsphere/deviceSpecs';
 import { faultTypeOf, isFault } from '../../vsphere/faults';
 import type { ManagedObjectReference } from '../../vsphere/vim25/values';
 import {
@@ -115,7 +116,10 @@ export class ContainerLifecycle implements ContainerService {
       }
       if (e.kind === 'changed' && c.record?.autoRemove && c.status?.state === 'exited') this.autoRemove(c.id);
     });
-    this.runs.onExit((c, exitCode) => this.restarts.exited(c, exitCode));
+    this.runs.onExit((c, exitCode) => {
+      this.sessions.get(c.id)?.exitedInVm(exitCode);
+      this.restarts.exited(c, exitCode);
+    });
     this.restarts.resume();
   }
 
@@ -126,6 +130,8 @@ export class ContainerLifecycle implements ContainerService {
   /** The VCH is going: no restart begins after this, and output received so far is written. */
   async close(): Promise<void> {
     this.restarts.close();
+    // No session may go on reconnecting for a VCH that is gone; the processes run on.
+    for (const s of this.sessions.values()) s.close();
     await Promise.all([...this.logStores.values()].map((s) => s.flush()));
   }
 
@@ -605,10 +611,16 @@ export class ContainerLifecycle implements ContainerService {
       previous.close();
       this.sessions.delete(c.id);
     }
+    const serialPort = findSerialUriPort(await readDevices(this.p.ctx, c.vm));
+    const serialUri = this.o.templates.serialUri;
     await reconfigure(this.p.ctx, c.vm, {
       extraConfig: toOptionValues({ [KEY_STATUS]: null }),
       // A size `docker update` gave it while it ran (a running VM could not take it then).
       ...(c.record?.resources ? sizeSpec(vmSizeOf(c.record.resources).size) : {}),
+      // The attach server moved since the VM was made (a VCH restarted on another port).
+      ...(serialPort && serialUriOf([serialPort]) !== serialUri
+        ? { deviceChange: [serialUriEditSpec(serialPort, serialUri)] }
+        : {}),
     });
     await powerOn(this.p.ctx, c.vm);
     return this.o.cache.until(c.id, (x) => x.status?.state === 'created', this.o.createTimeoutMs ?? 120_000);

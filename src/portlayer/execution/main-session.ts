@@ -18,6 +18,9 @@ interface Client {
   detached: boolean;
 }
 
+/** How long a run's Exit frame may trail the exit its VM's status shows. */
+const EXIT_FRAME_GRACE_MS = 5000;
+
 /** Output kept for `docker logs` (bounded: the newest bytes win). */
 const LOG_LIMIT = 1024 * 1024;
 
@@ -105,6 +108,20 @@ export class MainSession {
   /** The process ended before we were attached (seen in its VM's status): release the clients. */
   markExited(exitCode: number): void {
     this.finish(exitCode);
+  }
+
+  /**
+   * The VM's status shows this run's exit. The backchannel's Exit normally comes with it; a
+   * backchannel lost before its Exit (a VM that powered off first) never brings it, so the
+   * status's code releases the clients, after a grace for frames still on their way.
+   */
+  exitedInVm(exitCode: number): void {
+    if (this.exitCode !== undefined || this.fresh) return;
+    if (!this.session) {
+      this.finish(exitCode);
+      return;
+    }
+    setTimeout(() => this.finish(exitCode), EXIT_FRAME_GRACE_MS).unref();
   }
 
   attach(stdio: ContainerStdio, size?: { rows: number; cols: number }): ContainerAttachment {

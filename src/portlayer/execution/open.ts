@@ -14,6 +14,8 @@ import type { ImageStore } from '../storage/images/image-store';
 import type { VsphereTarget } from '../system/vsphere-target';
 import { ImageStoreImages } from './images';
 import { type Execution, openExecution } from './index';
+import { ensureVmFolder } from './placement';
+import { previousSerialUri } from './template';
 
 export interface OpenedExecution {
   readonly execution: Execution;
@@ -40,11 +42,12 @@ export async function openVchExecution(o: {
     tetherDir,
     ...(o.config.bootstrapCacheDir !== undefined ? { cacheDir: o.config.bootstrapCacheDir } : {}),
   });
-  const attach = await AttachServer.listen({ host: o.config.attachHost, port: o.config.attachPort ?? 0 });
+  const advertise = o.config.attachAdvertise ?? o.config.attachHost;
+  const attach = await listenAttach(o, advertise);
   try {
     const bound = attach.address();
     if (typeof bound === 'string') throw new Error('the attach server listens on TCP');
-    const serialUri = `tcp://${o.config.attachAdvertise ?? o.config.attachHost}:${bound.port}`;
+    const serialUri = `tcp://${advertise}:${bound.port}`;
     const execution = await openExecution({
       ctx: o.target.ctx,
       vch: o.vch,
@@ -70,4 +73,25 @@ export async function openVchExecution(o: {
     await attach.close();
     throw error;
   }
+}
+
+/**
+ * The configured port, else the one this VCH's templates dial (a restarted VCH: its
+ * templates and its running containers find it again), else any free port.
+ */
+async function listenAttach(
+  o: { readonly vch: string; readonly config: ContainersConfig; readonly target: VsphereTarget },
+  advertise: string,
+): Promise<AttachServer> {
+  const host = o.config.attachHost;
+  if (o.config.attachPort !== undefined) return AttachServer.listen({ host, port: o.config.attachPort });
+  const folder = await ensureVmFolder(o.target.ctx, o.target.datacenter, o.vch);
+  const previous = await previousSerialUri({ ctx: o.target.ctx, folder });
+  const match = previous ? /^tcp:\/\/(.+):(\d+)$/.exec(previous) : null;
+  if (match && match[1] === advertise) {
+    // Taken (another VCH process on this folder): the templates are made again for a new port.
+    const again = await AttachServer.listen({ host, port: Number(match[2]) }).catch(() => undefined);
+    if (again) return again;
+  }
+  return AttachServer.listen({ host, port: 0 });
 }

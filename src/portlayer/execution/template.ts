@@ -2,9 +2,11 @@
  * The template VMs containers are instant clones of (docs/container-vm.md): the bootstrap
  * ISO on the image datastore, a VM of one size booting it with an empty SCSI controller and
  * the backchannel serial port, powered on until its tether asks to be frozen. An existing
- * frozen template of the same ISO and size is reused; one of another ISO is replaced.
+ * frozen template of the same ISO, size and attach server is reused; any other is replaced.
+ * (An instant clone may not edit a URI-backed serial port, so every clone dials the attach
+ * server its template was made for.)
  */
-import { cdromIsoSpec, freeIdeSlot, serialUriSpec, TemporaryDeviceKeys } from '../../vsphere/deviceSpecs';
+import { cdromIsoSpec, freeIdeSlot, serialUriOf, serialUriSpec, TemporaryDeviceKeys } from '../../vsphere/deviceSpecs';
 import { PropertyCollector } from '../../vsphere/propertyCollector';
 import type { VimContext } from '../../vsphere/tasks';
 import type { OptionValue, VirtualDevice } from '../../vsphere/vim25/generated/types';
@@ -89,6 +91,8 @@ interface TemplateState {
   readonly frozen: boolean;
   readonly powerState: string;
   readonly bootstrap: string | undefined;
+  /** The attach server its serial port (and so every clone's) dials. */
+  readonly serialUri: string | undefined;
 }
 
 interface NamedTemplateState extends TemplateState {
@@ -104,6 +108,7 @@ async function folderVms(ctx: VimContext, folder: ManagedObjectReference): Promi
       'runtime.instantCloneFrozen',
       'runtime.powerState',
       'config.extraConfig',
+      'config.hardware.device',
     ]),
   );
   return vms.map((v) => {
@@ -115,8 +120,26 @@ async function folderVms(ctx: VimContext, folder: ManagedObjectReference): Promi
       frozen: v.props['runtime.instantCloneFrozen'] === true,
       powerState: String(v.props['runtime.powerState'] ?? 'poweredOff'),
       bootstrap: ec[KEY_BOOTSTRAP],
+      serialUri: serialUriOf(v.props['config.hardware.device'] as VirtualDevice[] | undefined),
     };
   });
+}
+
+/**
+ * The attach server address this VCH's templates were made for, if it has any: a VCH that
+ * starts again listens there when it can, so its templates, and the containers still
+ * running from them, reach it without being made again.
+ */
+export async function previousSerialUri(p: Pick<VchPlacement, 'ctx' | 'folder'>): Promise<string | undefined> {
+  const templates = (await folderVms(p.ctx, p.folder)).filter((t) => t.role === 'template');
+  return templates.find((t) => t.frozen)?.serialUri ?? templates[0]?.serialUri;
+}
+
+/** Why a template cannot serve: made for another bootstrap image or attach server. */
+function staleness(t: TemplateState, isoHash: string, serialUri: string): string | undefined {
+  if (t.bootstrap !== isoHash) return `bootstrap ${t.bootstrap ?? 'unknown'} → ${isoHash}`;
+  if (t.serialUri !== serialUri) return `attach server ${t.serialUri ?? 'none'} → ${serialUri}`;
+  return undefined;
 }
 
 async function findTemplate(ctx: VimContext, folder: ManagedObjectReference, name: string): Promise<TemplateState[]> {
@@ -150,24 +173,24 @@ export function untilFrozen(ctx: VimContext, vm: ManagedObjectReference, timeout
   });
 }
 
-async function discard(ctx: VimContext, t: TemplateState): Promise<void> {
+async function discard(ctx: VimContext, t: Pick<TemplateState, 'vm' | 'powerState'>): Promise<void> {
   if (t.powerState !== 'poweredOff') await powerOff(ctx, t.vm).catch(() => undefined);
   await destroyVM(ctx, t.vm);
 }
 
 /**
- * Templates of another bootstrap image (any size): a frozen template holds its memory on
- * the host, and no new container will be cloned from one. Sizes in use are made again on
- * demand from the current image.
+ * Templates of another bootstrap image or attach server (any size): a frozen template holds
+ * its memory on the host, and no new container will be cloned from one. Sizes in use are
+ * made again on demand.
  */
 export async function discardStaleTemplates(
   p: VchPlacement,
-  isoHash: string,
-  log?: (msg: string) => void,
+  o: Pick<TemplateOptions, 'iso' | 'serialUri' | 'log'>,
 ): Promise<void> {
   for (const t of await folderVms(p.ctx, p.folder)) {
-    if (t.role !== 'template' || t.bootstrap === isoHash) continue;
-    log?.(`removing the template ${t.name} (${t.vm.value}) of bootstrap ${t.bootstrap ?? 'unknown'}`);
+    const why = t.role === 'template' ? staleness(t, o.iso.hash, o.serialUri) : undefined;
+    if (!why) continue;
+    o.log?.(`removing the template ${t.name} (${t.vm.value}): ${why}`);
     await discard(p.ctx, t);
   }
 }
@@ -179,11 +202,12 @@ export async function ensureTemplate(p: VchPlacement, ds: ImageDatastore, o: Tem
   const iso = await ensureBootstrapIso(ds, p.vch, o.iso);
   const timeout = o.freezeTimeoutMs ?? 180_000;
   for (const t of await findTemplate(p.ctx, p.folder, name)) {
-    if (t.bootstrap === o.iso.hash && t.frozen) {
+    const why = staleness(t, o.iso.hash, o.serialUri);
+    if (!why && t.frozen) {
       log(`reusing the frozen template ${name} (${t.vm.value})`);
       return { vm: t.vm, name, size, devices: await readDevices(p.ctx, t.vm) };
     }
-    if (t.bootstrap === o.iso.hash && t.powerState === 'poweredOn') {
+    if (!why && t.powerState === 'poweredOn') {
       // Another VCH process (or one that died) is making it: wait for it rather than race.
       const ok = await untilFrozen(p.ctx, t.vm, timeout).then(
         () => true,
@@ -191,7 +215,7 @@ export async function ensureTemplate(p: VchPlacement, ds: ImageDatastore, o: Tem
       );
       if (ok) return { vm: t.vm, name, size, devices: await readDevices(p.ctx, t.vm) };
     }
-    log(`replacing the template ${t.vm.value} (bootstrap ${t.bootstrap ?? 'unknown'} → ${o.iso.hash})`);
+    log(`replacing the template ${t.vm.value} (${why ?? 'it never froze'})`);
     await discard(p.ctx, t);
   }
   const spec = newVmConfigSpec({
@@ -218,7 +242,7 @@ export async function ensureTemplate(p: VchPlacement, ds: ImageDatastore, o: Tem
     await untilFrozen(p.ctx, vm, timeout);
   } catch (error) {
     // A template that never froze is of no use to anyone: the next attempt starts clean.
-    await discard(p.ctx, { vm, frozen: false, powerState: 'poweredOn', bootstrap: o.iso.hash }).catch(() => undefined);
+    await discard(p.ctx, { vm, powerState: 'poweredOn' }).catch(() => undefined);
     throw error;
   }
   const freezeMs = Date.now() - t0;

@@ -25,10 +25,15 @@ export class Templates {
     this.made.set(sizeLabel(defaultTemplate.size), defaultTemplate);
   }
 
-  /** Readies the default template (made now if missing) and removes templates of another bootstrap image. */
+  /** The attach server every template's clones dial. */
+  get serialUri(): string {
+    return this.o.serialUri;
+  }
+
+  /** Readies the default template (made now if missing) and removes templates of another bootstrap image or attach server. */
   static async open(p: VchPlacement, ds: ImageDatastore, o: Omit<TemplateOptions, 'size'>): Promise<Templates> {
     const first = await ensureTemplate(p, ds, { ...o, size: DEFAULT_SIZE });
-    await discardStaleTemplates(p, o.iso.hash, o.log);
+    await discardStaleTemplates(p, o);
     return new Templates(p, ds, o, first);
   }
 

@@ -9,6 +9,7 @@ import type { TetherClient } from '../interaction/tether-client';
 export class Tethers {
   private readonly clients = new Map<string, TetherClient>();
   private readonly waiters = new Map<string, Set<(c: TetherClient) => void>>();
+  private readonly cancels = new Set<() => void>();
 
   constructor(server: AttachServer) {
     this.use(server);
@@ -30,17 +31,31 @@ export class Tethers {
     return new Promise((resolve, reject) => {
       const set = this.waiters.get(id) ?? new Set();
       this.waiters.set(id, set);
-      const done = (c: TetherClient): void => {
+      const settle = (): void => {
         clearTimeout(timer);
         set.delete(done);
+        this.cancels.delete(cancel);
+      };
+      const done = (c: TetherClient): void => {
+        settle();
         resolve(c);
       };
+      const cancel = (): void => {
+        settle();
+        reject(new Error(`container ${id.slice(0, 12)}: the VCH is closing`));
+      };
       const timer = setTimeout(() => {
-        set.delete(done);
+        settle();
         reject(new Error(`container ${id.slice(0, 12)}: no backchannel within ${timeoutMs} ms`));
       }, timeoutMs);
       set.add(done);
+      this.cancels.add(cancel);
     });
+  }
+
+  /** Fails every wait: the VCH is closing, and no timer of it may keep the process up. */
+  close(): void {
+    for (const cancel of [...this.cancels]) cancel();
   }
 
   private add(client: TetherClient): void {

@@ -201,6 +201,8 @@ export class TetherClient {
       case FrameType.Close:
         this.channels.delete(frame.channel);
         p.channel.close();
+        // The answering Close tells the tether we have the Exit: its VM may power off now.
+        this.conn.send(FrameType.Close, frame.channel);
         return;
       default:
         throw new ProtocolError(`unexpected frame 0x${frame.type.toString(16)} from the tether`);

@@ -169,8 +169,6 @@ export async function runVm(options: VmOptions): Promise<never> {
       }),
     ]);
     log(`main process exited ${exit.exitCode}`);
-    // Let the last frames (Eof, Exit) reach the VCH before the power goes.
-    await new Promise((r) => setTimeout(r, 100));
   } catch (err) {
     const exitCode = err instanceof StartError ? err.exitCode : 125;
     log(`cannot run the container: ${(err as Error).message}`);
