@@ -68,6 +68,7 @@ async function warmUp(helperPath: string): Promise<void> {
 
 export async function runVm(options: VmOptions): Promise<never> {
   const { helperPath, log } = options;
+  let parkedPowerOff: ChildProcess | undefined;
   // Monotonic: the clone's wall clock jumps when it is set.
   let t0 = performance.now();
   const since = (): string => `${Math.round(performance.now() - t0)} ms`;
@@ -77,7 +78,7 @@ export async function runVm(options: VmOptions): Promise<never> {
     const role = await guestInfo.get('guestinfo.vch.role');
     const cloned = role === 'template';
     let port: VirtioPort | undefined;
-    // Helpers parked in the template: the clone's root set-up and its main process.
+    // Helpers parked in the template: the clone's root set-up, its main process, its power-off.
     let parkedRoot: ChildProcess | undefined;
     let parkedMain: ChildProcess | undefined;
     if (cloned) {
@@ -88,6 +89,7 @@ export async function runVm(options: VmOptions): Promise<never> {
       port = await VirtioPort.open(await findVirtioPort(BACKCHANNEL_PORT_NAME));
       parkedRoot = parkHelper(helperPath);
       parkedMain = parkHelper(helperPath);
+      parkedPowerOff = parkHelper(helperPath);
       log(`template warm (uptime ${process.uptime().toFixed(2)} s): freezing`);
       await guestInfo.freeze();
       t0 = performance.now(); // times from here on are the clone's own
@@ -168,13 +170,13 @@ export async function runVm(options: VmOptions): Promise<never> {
         },
       }),
     ]);
-    log(`main process exited ${exit.exitCode}`);
+    log(`main process exited ${exit.exitCode}, the VCH has it (${since()})`);
   } catch (err) {
     const exitCode = err instanceof StartError ? err.exitCode : 125;
     log(`cannot run the container: ${(err as Error).message}`);
     await status.exited({ exitCode, error: (err as Error).message }).catch((e: Error) => log(`status: ${e.message}`));
   }
-  return powerOff(helperPath, log);
+  return powerOff(helperPath, log, parkedPowerOff);
 }
 
 /** Clock and seed, then the disks into the root, in one helper exec; then the names. */

@@ -1,6 +1,7 @@
 /** The VM's own chores that need syscalls Node lacks, through the helper. */
-import { execFile } from 'node:child_process';
+import { type ChildProcess, execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
+import { commandParked, isParked } from '../parked-helper';
 import type { Step } from './rootfs';
 
 /**
@@ -18,10 +19,18 @@ export function cloneSteps(seedHex: string | undefined, clockMs: string | undefi
   return steps;
 }
 
-/** sync and power off; never returns (PID 1's tree must not just exit: the kernel would panic). */
-export async function powerOff(helperPath: string, log: (m: string) => void): Promise<never> {
+/**
+ * sync and power off; never returns (PID 1's tree must not just exit: the kernel would panic).
+ * A helper parked in the template does it without forking Node (~0.2 s under TCG).
+ */
+export async function powerOff(helperPath: string, log: (m: string) => void, parked?: ChildProcess): Promise<never> {
   try {
     await new Promise<void>((resolve, reject) => {
+      if (isParked(parked)) {
+        parked.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`parked poweroff exited ${code}`))));
+        commandParked(parked, {}, ['poweroff']);
+        return;
+      }
       execFile(helperPath, ['poweroff'], (err, _out, stderr) =>
         err ? reject(new Error(stderr || err.message)) : resolve(),
       );
