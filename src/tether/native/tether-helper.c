@@ -352,6 +352,13 @@ static int run_settime(const char *ms_text);
  * The VM's setup as one exec: in a freshly restored clone under TCG every exec is costly
  * (nothing is translated yet), so the steps are batched rather than one helper each.
  */
+static long long monotonic_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Each step's time goes to stdout (`op target ms`, one line each): the console shows them. */
 static int run_steps(char **argv, int n) {
   int i = 0;
   while (i < n) {
@@ -359,6 +366,7 @@ static int run_steps(char **argv, int n) {
     while (end < n && strcmp(argv[end], ";") != 0) end++;
     int count = end - i, rc = 125;
     const char *op = argv[i];
+    long long t0 = monotonic_us();
     if (strcmp(op, "mount") == 0 && count == 6) rc = step_mount(argv + i + 1);
     else if (strcmp(op, "mkdir") == 0 && count == 2) {
       rc = mkdir_p(argv[i + 1]) < 0 ? 1 : 0;
@@ -367,8 +375,12 @@ static int run_steps(char **argv, int n) {
     else if (strcmp(op, "settime") == 0 && count == 2) rc = run_settime(argv[i + 1]);
     else fprintf(stderr, "bad step: %s\n", op);
     if (rc != 0) return rc;
+    /* mount's target is its third word, mkdir's its second. */
+    const char *what = strcmp(op, "mount") == 0 ? argv[i + 2] : count > 1 && strcmp(op, "mkdir") == 0 ? argv[i + 1] : "";
+    printf("%s %s %.1f\n", op, what, (double)(monotonic_us() - t0) / 1000.0);
     i = end + 1;
   }
+  fflush(stdout);
   return 0;
 }
 

@@ -52,7 +52,7 @@ class StartError extends Error {
 async function warmUp(helperPath: string): Promise<void> {
   await runSteps(helperPath, [DEVPTS_STEP, ['mkdir', '/run/vch/layers']]);
   await readdir('/sys/block');
-  parseContainerVmSpec(
+  const spec = parseContainerVmSpec(
     JSON.stringify({
       id: '0'.repeat(64),
       name: 'warm',
@@ -64,6 +64,8 @@ async function warmUp(helperPath: string): Promise<void> {
       rwDisk: { unit: 1 },
     }),
   );
+  // Compiled here, once, rather than in every clone (a clone writes its own name after).
+  await applyIdentity(spec, '/run/vch/warm-identity');
 }
 
 export async function runVm(options: VmOptions): Promise<never> {
@@ -141,7 +143,11 @@ export async function runVm(options: VmOptions): Promise<never> {
         log(`main process ${pid} started (${since()})`);
         return status.started(pid);
       },
-      exited: (s: Parameters<GuestInfoStatus['exited']>[0]) => status.exited(s),
+      exited: async (s: Parameters<GuestInfoStatus['exited']>[0]) => {
+        log(`main process exited ${s.exitCode} (${since()})`);
+        await status.exited(s);
+        log(`exit recorded in guestinfo (${since()})`);
+      },
     };
     const backchannel = port ?? (await VirtioPort.open(await findVirtioPort(BACKCHANNEL_PORT_NAME)));
     const exit = await Promise.race([
@@ -170,7 +176,7 @@ export async function runVm(options: VmOptions): Promise<never> {
         },
       }),
     ]);
-    log(`main process exited ${exit.exitCode}, the VCH has it (${since()})`);
+    log(`the VCH has the exit ${exit.exitCode} (${since()})`);
   } catch (err) {
     const exitCode = err instanceof StartError ? err.exitCode : 125;
     log(`cannot run the container: ${(err as Error).message}`);
@@ -189,7 +195,8 @@ async function setUpRoot(
 ): Promise<void> {
   const disks = await waitForDisks([...spec.layers.map((l) => l.unit), spec.rwDisk.unit], DISK_TIMEOUT_MS);
   log('disks found');
-  await runSteps(helperPath, [...first, ...rootSteps(spec, disks)], parked);
+  const times = await runSteps(helperPath, [...first, ...rootSteps(spec, disks)], parked);
+  log(`root mounted; its steps in ms: ${times.trim().split('\n').join(', ')}`);
   await applyIdentity(spec, CONTAINER_ROOT);
   log('root ready');
 }

@@ -23,17 +23,21 @@ export type Step =
  * Runs the steps in one helper exec, in order; rejects with the helper's own message. A
  * parked helper (a clone's, parked in the template) runs them without a new process.
  */
-export function runSteps(helperPath: string, steps: readonly Step[], parked?: ChildProcess): Promise<void> {
+/** Runs the steps in one helper; resolves with each step's time (`op target ms` lines). */
+export function runSteps(helperPath: string, steps: readonly Step[], parked?: ChildProcess): Promise<string> {
   const args = steps.flatMap((s, i) => (i === 0 ? s : [';', ...s]));
   if (isParked(parked)) {
     return new Promise((resolve, reject) => {
+      let stdout = '';
       let stderr = '';
-      parked.stdout?.resume();
+      parked.stdout?.setEncoding('utf8').on('data', (d: string) => {
+        stdout += d;
+      });
       parked.stderr?.setEncoding('utf8').on('data', (d: string) => {
         stderr += d;
       });
       parked.once('close', (code, signal) => {
-        if (code === 0) resolve();
+        if (code === 0) resolve(stdout);
         else reject(new Error(stderr.trim() || `tether-helper run: ${signal ?? code}`));
       });
       parked.stdin?.end();
@@ -41,9 +45,9 @@ export function runSteps(helperPath: string, steps: readonly Step[], parked?: Ch
     });
   }
   return new Promise((resolve, reject) => {
-    execFile(helperPath, ['run', '--', ...args], (err, _stdout, stderr) => {
+    execFile(helperPath, ['run', '--', ...args], (err, stdout, stderr) => {
       if (err) reject(new Error(stderr.trim() || err.message));
-      else resolve();
+      else resolve(stdout);
     });
   });
 }
