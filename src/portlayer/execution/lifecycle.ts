@@ -555,15 +555,16 @@ export class ContainerLifecycle implements ContainerService {
   }
 
   /**
-   * `--rm`: once the guest has powered its VM off after the exit (a destroy racing the
-   * guest's own power-off would meet a busy VM), the container goes.
+   * `--rm`: the exit is recorded; once the VCH also has the run's last output (its session
+   * ended) the container goes, its VM powered off by the destroy rather than waiting for the
+   * guest's own sync and shutdown: the disk that sync would keep is deleted with it.
    */
   private autoRemove(id: string): void {
     if (this.autoRemoving.has(id)) return;
     this.autoRemoving.add(id);
-    void this.o.cache
-      .until(id, (x) => x.powerState === 'poweredOff', 30_000)
-      .catch(() => undefined)
+    const session = this.sessions.get(id);
+    const off = this.o.cache.until(id, (x) => x.powerState === 'poweredOff', 30_000).catch(() => undefined);
+    void (session && !session.fresh ? Promise.race([session.whenEnded, off]) : off)
       .then(() => (this.o.cache.byId(id) ? this.remove(id, { force: true }) : undefined))
       .catch((err: Error) => this.o.log?.(`auto-remove ${id.slice(0, 12)}: ${err.message}`))
       .finally(() => this.autoRemoving.delete(id));
