@@ -121,6 +121,14 @@ export class ContainerLifecycle implements ContainerService {
       this.restarts.exited(c, exitCode);
     });
     this.restarts.resume();
+    // A restarted VCH takes up the output of what still runs (for its logs) without waiting
+    // for a client to attach; the tether kept what came meanwhile in its pipes.
+    for (const c of o.cache.all()) {
+      if (!c.state.running) continue;
+      this.session(c)
+        .open()
+        .catch((err: Error) => o.log?.(`reattach ${c.id.slice(0, 12)}: ${err.message}`));
+    }
   }
 
   subscribe(listener: (event: ContainerLifecycleEvent) => void): () => void {
