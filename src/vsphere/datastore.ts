@@ -271,6 +271,14 @@ export async function uploadDatastoreFile(
   }
 }
 
+/**
+ * Read size for uploads of local files. Each chunk is one socket write, and on loopback the
+ * sender pays for the receiver's TCP work too: with the stream default of 64 KiB, a layer
+ * disk's upload cost three times the CPU it does with 1 MiB (bench/pull, 134 MB to vcsim:
+ * 0.65 s against 0.22 s of Node CPU).
+ */
+const UPLOAD_CHUNK_BYTES = 1024 * 1024;
+
 /** Uploads a local file, streaming it with its size as Content-Length. */
 export async function uploadLocalFile(
   client: VimClient,
@@ -280,7 +288,8 @@ export async function uploadLocalFile(
   o: { signal?: AbortSignal } = {},
 ): Promise<void> {
   const { size } = await stat(localPath);
-  await uploadDatastoreFile(client, dc, file, createReadStream(localPath), { size, signal: o.signal });
+  const body = createReadStream(localPath, { highWaterMark: UPLOAD_CHUNK_BYTES });
+  await uploadDatastoreFile(client, dc, file, body, { size, signal: o.signal });
 }
 
 /** Downloads a datastore file into a local file, streaming. */

@@ -33,6 +33,8 @@ export class LayerDiskBuildError extends Error {
 export interface BuildLayerDiskOptions {
   /** Where to build; the caller removes it. */
   readonly workDir: string;
+  /** An empty (or missing) folder to unpack into instead of `<workDir>/root`; the caller removes it. */
+  readonly stagingDir?: string;
   /** The config's diff_id for this layer; the unpacked tar must hash to it. */
   readonly expectedDiffId: string;
   readonly signal?: AbortSignal;
@@ -69,12 +71,12 @@ export interface StagedLayer {
 }
 
 /**
- * The first half of `buildLayerDisk`: unpack into `<workDir>/root` and check the diff_id.
+ * The first half of `buildLayerDisk`: unpack into the staging dir and check the diff_id.
  * Split out so a caller can unpack the next layer (this process's CPU) while mke2fs and
  * debugfs (other processes) make the previous one's disk.
  */
 export async function stageLayer(blobPath: string, o: BuildLayerDiskOptions): Promise<StagedLayer> {
-  const stagingDir = join(o.workDir, 'root');
+  const stagingDir = o.stagingDir ?? join(o.workDir, 'root');
   const unpacked = await unpackLayer(blobPath, {
     stagingDir,
     scratchDir: join(o.workDir, 'scratch'),

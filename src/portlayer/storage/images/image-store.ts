@@ -5,9 +5,10 @@
  *
  * A pull resolves the reference, downloads the missing layers three at a time into local
  * scratch, and builds each layer's disk while later layers still download (unpacks one at a
- * time, mke2fs runs one at a time beside them: the box has two cores). A disk is uploaded
- * under images/tmp/ and moved into images/layers/<diff-hex>/ only when whole, and the index
- * is rewritten last, so an interrupted pull leaves nothing a later pull mistakes for complete.
+ * time, on tmpfs when there is room; mke2fs runs one at a time beside them: the box has two
+ * cores). A disk is uploaded under images/tmp/ and moved into images/layers/<diff-hex>/ only
+ * when whole, and the index is rewritten last, so an interrupted pull leaves nothing a later
+ * pull mistakes for complete.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -26,12 +27,13 @@ import {
 import { familiarReference, type ImageReference, parseReference, repositoryName } from '../registry/reference';
 import type { RegistryCredentials } from '../registry/registry-auth-header';
 import type { RegistryRepository } from '../registry/repository';
-import { makeLayerDisk, stageLayer } from './build-layer-disk';
+import { makeLayerDisk } from './build-layer-disk';
 import type { ImageDatastore } from './image-datastore';
 import { canonicalTag, ImageIndex, ImageInUseError, type StoredImage, type StoredLayer } from './image-index';
 import { type LayerMeta, parseLayerMeta } from './layer-meta';
 import { digestHex, ImageStoreLayout, LAYER_DESCRIPTOR, LAYER_EXTENT, LAYER_META } from './layout';
 import { type LayerStatus, type PullEvent, shortLayerId, throttleProgress } from './progress';
+import { type StagingLease, stageLayerPreferringTmpfs } from './tmpfs-staging';
 import { flatVmdkDescriptor } from './vmdk-descriptor';
 
 export interface ImageStoreOptions {
@@ -455,6 +457,8 @@ export class ImageStore {
     const total = p.descriptor.size;
     const progress = throttleProgress((current) => layerEvent(p.descriptor, 'Extracting', { current, total }));
     const workDir = join(work, `build-${hex}`);
+    let lease: StagingLease | undefined;
+    let released: Promise<void> | undefined;
     try {
       const buildOptions = {
         workDir,
@@ -462,14 +466,18 @@ export class ImageStore {
         onExtractProgress: (bytes: number) => progress(bytes, total),
         ...(signal ? { signal } : {}),
       };
-      const staged = await this.enqueue('unpack', () => {
+      lease = await this.enqueue('unpack', () => {
         signal?.throwIfAborted();
-        return stageLayer(blob, buildOptions);
+        return stageLayerPreferringTmpfs(blob, buildOptions, total);
       });
+      const staged = lease.staged;
       const disk = await this.enqueue('disk', () => {
         signal?.throwIfAborted();
         return makeLayerDisk(staged, buildOptions);
       });
+      // mke2fs has read the tree: free it (memory, when on tmpfs) while the disk uploads.
+      released = lease.release();
+      released.catch(() => {}); // awaited in finally; this only keeps Node from calling it unhandled meanwhile
       await rm(blob, { force: true });
       const meta: LayerMeta = {
         version: 1,
@@ -498,6 +506,7 @@ export class ImageStore {
       layerEvent(p.descriptor, 'Pull complete');
       return meta;
     } finally {
+      await (released ?? lease?.release());
       await rm(workDir, { recursive: true, force: true });
     }
   }
