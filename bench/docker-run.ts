@@ -243,10 +243,10 @@ interface RunPhases {
   readonly createToStart: number;
   /** POST /containers/{id}/start. */
   readonly start: number;
-  /** Start answered → the guest powered its VM off (the process ran and exited, the tether shut down). */
-  readonly startToPowerOff: number;
-  /** Guest power-off → the wait (condition=removed) answered: auto-remove destroying the VM. */
-  readonly powerOffToRemoved: number;
+  /** Start answered → the attach answered: the process ran and exited, and the VCH has its exit. */
+  readonly startToExit: number;
+  /** The attach answered → the wait (condition=removed) answered: auto-remove powering off and destroying the VM. */
+  readonly exitToRemoved: number;
   /** The wait answered → the CLI process ended. */
   readonly cliExit: number;
   readonly total: number;
@@ -262,7 +262,7 @@ function phasesOf(run: CliRun, records: readonly LogRecord[]): RunPhases {
   const created = records.map((r) => CREATED.exec(r.msg)).find((m) => m !== null);
   const restore = records.find((r) => r.msg === 'restored from frozen source');
   const hotAdds = records.filter((r) => r.msg === 'disk hot-added');
-  const powerOff = records.find((r) => r.msg.startsWith('guest powered off'));
+  const attach = find('POST', /\/containers\/[^/]+\/attach/);
   const n = Number.NaN;
   return {
     cliToCreate: create ? create.began - run.began : n,
@@ -273,8 +273,8 @@ function phasesOf(run: CliRun, records: readonly LogRecord[]): RunPhases {
     hotAdd: hotAdds.reduce((sum, r) => sum + (typeof r.ms === 'number' ? r.ms : 0), 0),
     createToStart: create && start ? start.began - create.ended : n,
     start: start?.ms ?? n,
-    startToPowerOff: start && powerOff ? powerOff.time - start.ended : n,
-    powerOffToRemoved: powerOff && wait ? wait.ended - powerOff.time : n,
+    startToExit: start && attach ? attach.ended - start.ended : n,
+    exitToRemoved: attach && wait ? wait.ended - attach.ended : n,
     cliExit: wait ? run.ended - wait.ended : n,
     total: run.ended - run.began,
   };
@@ -289,8 +289,8 @@ const PHASE_LABELS: readonly [keyof RunPhases, string][] = [
   ['hotAdd', '    host agent: disk hot-adds (sum)'],
   ['createToStart', 'create answered → POST start (CLI sends attach, wait)'],
   ['start', 'POST /containers/{id}/start'],
-  ['startToPowerOff', 'start answered → guest powered off (true runs, exits, tether powers off)'],
-  ['powerOffToRemoved', 'guest powered off → wait(removed) answered (auto-remove: destroy VM)'],
+  ['startToExit', 'start answered → attach answered (true runs, exits, the VCH has the exit)'],
+  ['exitToRemoved', 'attach answered → wait(removed) answered (auto-remove: power off, destroy)'],
   ['cliExit', 'wait answered → CLI exited'],
   ['total', 'total (CLI wall time)'],
 ];
