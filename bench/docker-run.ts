@@ -13,7 +13,7 @@
  *
  * Where the time goes: the box's JSON logs are kept in memory (level info) and read back —
  * the personality's request lines (`ms` per request), the execution room's `created <id> in
- * N ms (clone M ms, …)`, the host agent's restore, disk hot-add and guest power-off lines —
+ * N ms (clone M ms, …)`, the host agent's restore and disk hot-add lines —
  * into phase medians over the sequential runs and the timeline of the median run. Then one
  * clone seen from inside: a `sleep` container's serial console as the host agent keeps it,
  * where the tether logs its steps (identity read, disks found, backchannel up, root ready,
