@@ -5,7 +5,7 @@
  * its root set-up and its main process without forking Node (~0.2 s each under TCG, the
  * event loop blocked meanwhile) — the fork was done once, in the template.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import type { Writable } from 'node:stream';
 
 const PARK_FD = 4;
@@ -32,4 +32,35 @@ export function commandParked(child: ChildProcess, env: Record<string, string>, 
   const control = child.stdio[PARK_FD] as Writable;
   control.on('error', () => {});
   control.end(Buffer.from(strings.map((s) => `${s}\0`).join(''), 'utf8'));
+}
+
+/**
+ * Runs one helper command to its end: in `parked` when it can still take one (no fork of
+ * Node), else as a new process. Resolves with its stdout; rejects with its stderr.
+ */
+export function runHelper(helperPath: string, args: readonly string[], parked?: ChildProcess): Promise<string> {
+  if (isParked(parked)) {
+    return new Promise((resolve, reject) => {
+      let stdout = '';
+      let stderr = '';
+      parked.stdout?.setEncoding('utf8').on('data', (d: string) => {
+        stdout += d;
+      });
+      parked.stderr?.setEncoding('utf8').on('data', (d: string) => {
+        stderr += d;
+      });
+      parked.once('close', (code, signal) => {
+        if (code === 0) resolve(stdout);
+        else reject(new Error(stderr.trim() || `tether-helper ${args[0]}: ${signal ?? code}`));
+      });
+      parked.stdin?.end();
+      commandParked(parked, {}, args);
+    });
+  }
+  return new Promise((resolve, reject) => {
+    execFile(helperPath, [...args], (err, stdout, stderr) => {
+      if (err) reject(new Error(stderr.trim() || err.message));
+      else resolve(stdout);
+    });
+  });
 }

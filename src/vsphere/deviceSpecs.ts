@@ -280,17 +280,25 @@ export function serialUriOf(devices: readonly VirtualDevice[] | undefined): stri
   return (findSerialUriPort(devices ?? [])?.backing as VirtualSerialPortURIBackingInfo | undefined)?.serviceURI;
 }
 
-/** The VM's URI-backed serial port, if it has one. */
-export function findSerialUriPort(devices: readonly VirtualDevice[]): VirtualSerialPort | undefined {
+function findSerialUriPort(devices: readonly VirtualDevice[]): VirtualSerialPort | undefined {
   return devices.find(
     (d): d is VirtualSerialPort =>
       d._type === 'VirtualSerialPort' && (d as VirtualSerialPort).backing?._type === 'VirtualSerialPortURIBackingInfo',
   );
 }
 
-/** Points an existing URI-backed serial port somewhere else (the VM must be off to take it). */
-export function serialUriEditSpec(port: VirtualSerialPort, serviceURI: string): VirtualDeviceConfigSpec {
-  const backing: VirtualSerialPortURIBackingInfo = { ...(port.backing as VirtualSerialPortURIBackingInfo), serviceURI };
-  const device: VirtualSerialPort = { ...port, backing };
+/**
+ * The edit that points the VM's URI-backed serial port at `serviceURI` (the VM must be off
+ * to take it); undefined when it has no such port or it already connects there.
+ */
+export function serialUriRetargetSpec(
+  devices: readonly VirtualDevice[],
+  serviceURI: string,
+): VirtualDeviceConfigSpec | undefined {
+  const port = findSerialUriPort(devices);
+  const backing = port?.backing as VirtualSerialPortURIBackingInfo | undefined;
+  if (!port || !backing || backing.serviceURI === serviceURI) return undefined;
+  const retargeted: VirtualSerialPortURIBackingInfo = { ...backing, serviceURI };
+  const device: VirtualSerialPort = { ...port, backing: retargeted };
   return { operation: 'edit', device };
 }

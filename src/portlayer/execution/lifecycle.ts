@@ -5,7 +5,7 @@
  * one watch of the ContainerCache.
  */
 import { randomBytes } from 'node:crypto';
-import { findSerialUriPort, serialUriEditSpec, serialUriOf } from '../../vsphere/deviceSpecs';
+import { serialUriRetargetSpec } from '../../vsphere/deviceSpecs';
 import { faultTypeOf, isFault } from '../../vsphere/faults';
 import type { ManagedObjectReference } from '../../vsphere/vim25/values';
 import {
@@ -464,7 +464,6 @@ export class ContainerLifecycle implements ContainerService {
     );
   }
 
-  /** `docker update`: the restart policy applies from the next exit on. */
   /**
    * `docker update`: the restart policy applies from the next exit on; a new size is recorded
    * and given to the VM while it is off (a running clone cannot change size), so it takes
@@ -620,16 +619,13 @@ export class ContainerLifecycle implements ContainerService {
       previous.close();
       this.sessions.delete(c.id);
     }
-    const serialPort = findSerialUriPort(await readDevices(this.p.ctx, c.vm));
-    const serialUri = this.o.templates.serialUri;
+    const retarget = serialUriRetargetSpec(await readDevices(this.p.ctx, c.vm), this.o.templates.serialUri);
     await reconfigure(this.p.ctx, c.vm, {
       extraConfig: toOptionValues({ [KEY_STATUS]: null }),
       // A size `docker update` gave it while it ran (a running VM could not take it then).
       ...(c.record?.resources ? sizeSpec(vmSizeOf(c.record.resources).size) : {}),
       // The attach server moved since the VM was made (a VCH restarted on another port).
-      ...(serialPort && serialUriOf([serialPort]) !== serialUri
-        ? { deviceChange: [serialUriEditSpec(serialPort, serialUri)] }
-        : {}),
+      ...(retarget ? { deviceChange: [retarget] } : {}),
     });
     await powerOn(this.p.ctx, c.vm);
     return this.o.cache.until(c.id, (x) => x.status?.state === 'created', this.o.createTimeoutMs ?? 120_000);

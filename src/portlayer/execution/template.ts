@@ -108,10 +108,9 @@ async function folderVms(ctx: VimContext, folder: ManagedObjectReference): Promi
       'runtime.instantCloneFrozen',
       'runtime.powerState',
       'config.extraConfig',
-      'config.hardware.device',
     ]),
   );
-  return vms.map((v) => {
+  const states = vms.map((v) => {
     const ec = fromOptionValues(v.props['config.extraConfig'] as OptionValue[] | undefined);
     return {
       vm: v.obj,
@@ -120,9 +119,17 @@ async function folderVms(ctx: VimContext, folder: ManagedObjectReference): Promi
       frozen: v.props['runtime.instantCloneFrozen'] === true,
       powerState: String(v.props['runtime.powerState'] ?? 'poweredOff'),
       bootstrap: ec[KEY_BOOTSTRAP],
-      serialUri: serialUriOf(v.props['config.hardware.device'] as VirtualDevice[] | undefined),
     };
   });
+  // Devices of the templates only: the folder holds every container VM too.
+  const templates = states.filter((t) => t.role === 'template').map((t) => t.vm);
+  const devices = new Map(
+    (await pc.retrieve(templates, 'VirtualMachine', ['config.hardware.device'])).map((d) => [
+      d.obj.value,
+      d.props['config.hardware.device'] as VirtualDevice[] | undefined,
+    ]),
+  );
+  return states.map((t) => ({ ...t, serialUri: serialUriOf(devices.get(t.vm.value)) }));
 }
 
 /**

@@ -29,7 +29,7 @@
  *     Started ahead of time (in the template, before it freezes) with its stdio already the
  *     pipes the command will use: waits for one command on fd 4, read to end of file as
  *     NUL-terminated strings, the environment's KEY=VALUE entries, an empty string, then
- *     the arguments of one of the modes above (`exec -r … -- file argv0 …`, `run -- …`),
+ *     the arguments of one of the modes above (`exec -r … -- file argv0 …`, `run -- …`, `poweroff`),
  *     and becomes that command in place: a freshly restored clone then runs it without
  *     Node forking itself. End of file with no command: exits 0.
  *
@@ -348,17 +348,17 @@ static int step_mount(char **a) {
 static int run_reseed(const char *hex);
 static int run_settime(const char *ms_text);
 
-/*
- * The VM's setup as one exec: in a freshly restored clone under TCG every exec is costly
- * (nothing is translated yet), so the steps are batched rather than one helper each.
- */
 static long long monotonic_us(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* Each step's time goes to stdout (`op target ms`, one line each): the console shows them. */
+/*
+ * The VM's setup as one exec: in a freshly restored clone under TCG every exec is costly
+ * (nothing is translated yet), so the steps are batched rather than one helper each.
+ * Each step's time goes to stdout (`op target ms`, one line each): the console shows them.
+ */
 static int run_steps(char **argv, int n) {
   int i = 0;
   while (i < n) {
@@ -376,7 +376,7 @@ static int run_steps(char **argv, int n) {
     else fprintf(stderr, "bad step: %s\n", op);
     if (rc != 0) return rc;
     /* mount's target is its third word, mkdir's its second. */
-    const char *what = strcmp(op, "mount") == 0 ? argv[i + 2] : count > 1 && strcmp(op, "mkdir") == 0 ? argv[i + 1] : "";
+    const char *what = strcmp(op, "mount") == 0 ? argv[i + 2] : strcmp(op, "mkdir") == 0 ? argv[i + 1] : "";
     printf("%s %s %.1f\n", op, what, (double)(monotonic_us() - t0) / 1000.0);
     i = end + 1;
   }

@@ -47,12 +47,13 @@ class StartError extends Error {
 /**
  * Everything a clone will need, done once in the template so no clone pays for it: the
  * modules are loaded (main.js requires them all), the helper is paged in and
- * child_process warmed by a real exec, the spec parser and sysfs reads run once.
+ * child_process warmed by a real exec, the spec parser and sysfs reads run once (the
+ * parsed spec is returned for more of that).
  */
-async function warmUp(helperPath: string): Promise<void> {
+async function warmUp(helperPath: string): Promise<ContainerVmSpec> {
   await runSteps(helperPath, [DEVPTS_STEP, ['mkdir', '/run/vch/layers']]);
   await readdir('/sys/block');
-  const spec = parseContainerVmSpec(
+  return parseContainerVmSpec(
     JSON.stringify({
       id: '0'.repeat(64),
       name: 'warm',
@@ -64,8 +65,6 @@ async function warmUp(helperPath: string): Promise<void> {
       rwDisk: { unit: 1 },
     }),
   );
-  // Compiled here, once, rather than in every clone (a clone writes its own name after).
-  await applyIdentity(spec, '/run/vch/warm-identity');
 }
 
 export async function runVm(options: VmOptions): Promise<never> {
@@ -84,7 +83,9 @@ export async function runVm(options: VmOptions): Promise<never> {
     let parkedRoot: ChildProcess | undefined;
     let parkedMain: ChildProcess | undefined;
     if (cloned) {
-      await warmUp(helperPath);
+      const warm = await warmUp(helperPath);
+      // Compiled here, once, rather than in every clone (a clone writes its own name after).
+      await applyIdentity(warm, '/run/vch/warm-identity');
       // A whole session, played once so every clone finds its code compiled.
       await warmSession(helperPath).catch((err: Error) => log(`warm session: ${err.message}`));
       // Opened before the freeze: a clone finds it open.

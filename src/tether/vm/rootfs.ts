@@ -5,8 +5,8 @@
  * is one exec: in a freshly restored clone under TCG each exec is dear (FACTS.md: ~0.65 s
  * restore → echo with one native helper, ~1.45 s with a busybox exec per mount).
  */
-import { type ChildProcess, execFile } from 'node:child_process';
-import { commandParked, isParked } from '../parked-helper';
+import type { ChildProcess } from 'node:child_process';
+import { runHelper } from '../parked-helper';
 import type { ContainerVmSpec } from '../protocol/containerSpec';
 
 /** Where the tether keeps the container's mounts (the initramfs' /run is its rootfs: RAM). */
@@ -22,34 +22,11 @@ export type Step =
 /**
  * Runs the steps in one helper exec, in order; rejects with the helper's own message. A
  * parked helper (a clone's, parked in the template) runs them without a new process.
+ * Resolves with each step's time (`op target ms` lines).
  */
-/** Runs the steps in one helper; resolves with each step's time (`op target ms` lines). */
 export function runSteps(helperPath: string, steps: readonly Step[], parked?: ChildProcess): Promise<string> {
   const args = steps.flatMap((s, i) => (i === 0 ? s : [';', ...s]));
-  if (isParked(parked)) {
-    return new Promise((resolve, reject) => {
-      let stdout = '';
-      let stderr = '';
-      parked.stdout?.setEncoding('utf8').on('data', (d: string) => {
-        stdout += d;
-      });
-      parked.stderr?.setEncoding('utf8').on('data', (d: string) => {
-        stderr += d;
-      });
-      parked.once('close', (code, signal) => {
-        if (code === 0) resolve(stdout);
-        else reject(new Error(stderr.trim() || `tether-helper run: ${signal ?? code}`));
-      });
-      parked.stdin?.end();
-      commandParked(parked, {}, ['run', '--', ...args]);
-    });
-  }
-  return new Promise((resolve, reject) => {
-    execFile(helperPath, ['run', '--', ...args], (err, stdout, stderr) => {
-      if (err) reject(new Error(stderr.trim() || err.message));
-      else resolve(stdout);
-    });
-  });
+  return runHelper(helperPath, ['run', '--', ...args], parked);
 }
 
 /** The steps that build the root from `disks` (unit → block device). */

@@ -1,7 +1,7 @@
 /** The VM's own chores that need syscalls Node lacks, through the helper. */
-import { type ChildProcess, execFile } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
-import { commandParked, isParked } from '../parked-helper';
+import { runHelper } from '../parked-helper';
 import type { Step } from './rootfs';
 
 /**
@@ -25,16 +25,7 @@ export function cloneSteps(seedHex: string | undefined, clockMs: string | undefi
  */
 export async function powerOff(helperPath: string, log: (m: string) => void, parked?: ChildProcess): Promise<never> {
   try {
-    await new Promise<void>((resolve, reject) => {
-      if (isParked(parked)) {
-        parked.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`parked poweroff exited ${code}`))));
-        commandParked(parked, {}, ['poweroff']);
-        return;
-      }
-      execFile(helperPath, ['poweroff'], (err, _out, stderr) =>
-        err ? reject(new Error(stderr || err.message)) : resolve(),
-      );
-    });
+    await runHelper(helperPath, ['poweroff'], parked);
   } catch (err) {
     log(`poweroff: ${(err as Error).message}`);
   }
