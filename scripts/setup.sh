@@ -45,6 +45,18 @@ if [[ ! -d node_modules || "$(cat .cache/npm-lock.sha256 2>/dev/null)" != "$lock
   echo "$lock_hash" > .cache/npm-lock.sha256
 fi
 
-npm run --silent build
+# The TypeScript build, skipped when nothing tsc reads changed since the last one here. A
+# build made some other way since (npm run build/bench) leaves dist newer than the stamp,
+# so the stamp no longer vouches for it and this builds again.
+build_hash=$(
+  {
+    sha256sum package-lock.json tsconfig.json tsconfig.build.json
+    find src bin bench -type f \( -name '*.ts' -o -name '*.json' \) -print0 | sort -z | xargs -0 sha256sum
+  } | sha256sum | cut -d' ' -f1
+)
+if [[ ! -f dist/bin/vch.js || dist/bin/vch.js -nt .cache/build.sha256 || "$(cat .cache/build.sha256 2>/dev/null)" != "$build_hash" ]]; then
+  npm run --silent build
+  echo "$build_hash" > .cache/build.sha256
+fi
 # The simulator binary, cached by the hash of its inputs under .cache/vcsim.
 node dist/bin/vch.js sim --build-only

@@ -1,10 +1,16 @@
 /**
- * The box's vcsim as a process: ready line, TLS thumbprint, enforced credentials, our
- * InstantClone_Task and extraConfig semantics, and its lifetime tied to stdin. Raw SOAP on
+ * The box's vcsim as a process: ready line, TLS thumbprint, enforced credentials, the options
+ * (plain HTTP, address and port, model sizes, datastore folder), our InstantClone_Task and
+ * extraConfig semantics, and its lifetime tied to stdin. Raw SOAP on
  * purpose: this tests the simulator, not the vim25 client.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { connect } from 'node:tls';
 import { Agent, fetch } from 'undici';
@@ -15,6 +21,7 @@ import { startTestSimulator, TEST_PASSWORD, TEST_USERNAME } from '../helpers/sim
 
 // The certificate is self-signed; the thumbprint test below is what pins it.
 const dispatcher = new Agent({ connect: { rejectUnauthorized: false } });
+afterAll(() => dispatcher.close());
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 const moref = (tag: string, type: string, value: string) => `<${tag} type="${type}">${value}</${tag}>`;
@@ -116,7 +123,6 @@ describe('vcsim process', () => {
 
   afterAll(async () => {
     await sim?.stop();
-    await dispatcher.close();
   });
 
   test('prints a ready line describing itself', () => {
@@ -223,6 +229,69 @@ describe('vcsim process', () => {
     const done = await soap.task('InstantClone_Task', source, '<spec><name>ic-frozen</name><location/></spec>');
     expect(done.state).toBe('success');
   });
+});
+
+/** A port nobody listens on right now (the OS's pick for port 0), to ask vcsim for a fixed one. */
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+describe('vcsim options', () => {
+  test('plain HTTP on a chosen address and port, enforced credentials, model sizes, datastores in a chosen folder', async () => {
+    const port = await freePort();
+    const datastoreDir = await mkdtemp(path.join(tmpdir(), 'vch-sim-options-'));
+    let sim: RunningSimulator | undefined;
+    try {
+      sim = await startSimulator({
+        listen: '127.0.0.1',
+        port,
+        tls: false,
+        username: 'opt-user',
+        password: 'opt-pass',
+        datacenters: 2,
+        clusters: 1,
+        hostsPerCluster: 2,
+        standaloneHosts: 1,
+        vms: 4,
+        datastores: 2,
+        datastoreDir,
+        quiet: true,
+      });
+      expect(sim.url).toBe(`http://127.0.0.1:${port}/sdk`);
+      expect(sim.thumbprint).toBeUndefined();
+      expect(sim.thumbprintSha256).toBeUndefined();
+      // Per datacenter: one cluster of 2 hosts and 1 standalone host; one VM in each of the 4 pools.
+      expect(sim.hosts).toBe(6);
+      expect(sim.vms).toBe(4);
+      expect(sim.datastores.map((d) => `${d.datacenter}/${d.name}`)).toEqual([
+        'DC0/LocalDS_0',
+        'DC0/LocalDS_1',
+        'DC1/LocalDS_0',
+        'DC1/LocalDS_1',
+      ]);
+      for (const ds of sim.datastores) {
+        expect(path.dirname(ds.path)).toBe(datastoreDir);
+        expect(existsSync(ds.path)).toBe(true);
+      }
+
+      const raw = new RawSoap(sim.url);
+      expect((await raw.login('opt-user', 'wrong')).xml).toMatch(/InvalidLogin/);
+      expect((await raw.login('opt-user', 'opt-pass')).status).toBe(200);
+      expect(await raw.vmByPath('DC1/vm/DC1_H0_VM0')).toMatch(/^vm-/);
+
+      await sim.stop();
+      // The folders behind the datastores outlive the simulator when the caller chose where they go.
+      for (const ds of sim.datastores) expect(existsSync(ds.path)).toBe(true);
+    } finally {
+      await sim?.stop();
+      await rm(datastoreDir, { recursive: true, force: true });
+    }
+  }, 300_000);
 });
 
 describe('vcsim lifetime', () => {

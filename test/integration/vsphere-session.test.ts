@@ -1,8 +1,8 @@
 import { Readable } from 'node:stream';
 import type { RunningSimulator } from '../../src/simulator/vcsim/process';
-import type { ConnectOptions, VimClient } from '../../src/vsphere/client';
-import { InvalidLoginError, isFault, NotAuthenticatedError } from '../../src/vsphere/faults';
-import { ThumbprintMismatchError } from '../../src/vsphere/transport';
+import { type ConnectOptions, parseServiceVersions, type VimClient } from '../../src/vsphere/client';
+import { InvalidLoginError, isFault, NotAuthenticatedError, UnknownFaultError } from '../../src/vsphere/faults';
+import { ThumbprintMismatchError, Transport } from '../../src/vsphere/transport';
 import { startTestSimulator } from '../helpers/simulator';
 import { connectToSimulator } from '../helpers/vsphereSession';
 
@@ -53,14 +53,37 @@ test('connects, reads the API version and the ServiceContent, logs in', async ()
   expect(Math.abs(now.getTime() - Date.now())).toBeLessThan(60_000);
 });
 
+test('the API version comes from /sdk/vimServiceVersions.xml unless the caller names one', async () => {
+  // Spy on the class: the client makes its transport inside connect().
+  const getText = jest.spyOn(Transport.prototype, 'getText');
+  try {
+    const c = await connect();
+    expect(getText).toHaveBeenCalledWith('/sdk/vimServiceVersions.xml', undefined);
+    const served = await (getText.mock.results[0].value as ReturnType<Transport['getText']>);
+    expect(served.status).toBe(200);
+    expect(c.transport.apiVersion).toBe(parseServiceVersions(served.text));
+    expect(c.apiVersion).toBe(c.transport.apiVersion);
+
+    getText.mockClear();
+    const pinned = await connect({ apiVersion: '6.5' });
+    expect(getText).not.toHaveBeenCalled();
+    expect(pinned.apiVersion).toBe('6.5');
+    expect(await pinned.invoke('CurrentTime', pinned.serviceInstance, {})).toBeInstanceOf(Date);
+  } finally {
+    getText.mockRestore();
+  }
+});
+
 test('a wrong password is InvalidLogin', async () => {
   const err = await connect({ password: 'wrong' }).catch((e: unknown) => e);
   expect(err).toBeInstanceOf(InvalidLoginError);
   expect(isFault(err, 'InvalidLogin')).toBe(true);
 });
 
-test('a wrong thumbprint is refused, naming the right one', async () => {
-  const wrong = '00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33';
+test.each([
+  ['SHA-1', '00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33'],
+  ['SHA-256', 'ab'.repeat(32)],
+])('a wrong %s thumbprint is refused, naming the right one', async (_kind, wrong) => {
   const err = await connect({ thumbprint: wrong }).catch((e: unknown) => e);
   expect(err).toBeInstanceOf(ThumbprintMismatchError);
   const msg = (err as Error).message;
@@ -104,6 +127,22 @@ test('logout ends the session; later calls fail with NotAuthenticated instead of
   const c = await connect();
   await c.logout();
   await expect(c.invoke('CurrentTime', c.serviceInstance, {})).rejects.toBeInstanceOf(NotAuthenticatedError);
+});
+
+test('a fault the type table does not know is UnknownFaultError, keeping the raw detail', async () => {
+  const c = await connect();
+  // vcsim answers a method the object does not have with MethodNotFound, a fault VCH never acts on.
+  const err = await c.invoke('CurrentTime', c.serviceContent.rootFolder, {}).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(UnknownFaultError);
+  expect(isFault(err, 'Unknown')).toBe(true);
+  const fault = err as UnknownFaultError;
+  expect(fault.faultName).toBe('MethodNotFound');
+  expect(fault.fault).toMatchObject({ _type: 'MethodNotFound', method: 'CurrentTime' });
+  expect(fault.detailXml).toMatch(/<MethodNotFoundFault[^>]*xsi:type="MethodNotFound"/);
+  expect(fault.detailXml).toContain('<method>CurrentTime</method>');
+  expect(fault.faultString).toContain('CurrentTime');
+  // The session is unharmed.
+  expect(await c.invoke('CurrentTime', c.serviceInstance, {})).toBeInstanceOf(Date);
 });
 
 test('a per-call AbortSignal cancels the call', async () => {

@@ -306,6 +306,21 @@ describe('devices', () => {
     expect(server.key).not.toBe(client1.key);
   });
 
+  it('removes a NIC, a CD-ROM and a serial port, leaving the other devices alone', async () => {
+    const vm = await newVm();
+    const nic = await addNic(ctx, vm, { kind: 'portGroup', name: 'VM Network' });
+    const cdrom = await addCdrom(ctx, vm, `[${DS}] images/bootstrap.iso`);
+    const serial = await addSerialPort(ctx, vm, { serviceURI: 'tcp://127.0.0.1:2377', direction: 'client' });
+    const disk = await addDisk(ctx, vm, { capacityKB: 1024, fileName: `[${DS}]` });
+    for (const device of [nic, cdrom, serial]) await removeDevice(ctx, vm, device);
+    const keys = new Set((await readDevices(ctx, vm)).map((d) => d.key));
+    for (const gone of [nic, cdrom, serial]) expect(keys.has(gone.key)).toBe(false);
+    expect(keys.has(disk.key)).toBe(true);
+    // The VM left the port group with its only NIC.
+    const { props } = await pc.retrieveOne(vm, ['network']);
+    expect((props.network as ManagedObjectReference[] | undefined) ?? []).toEqual([]);
+  });
+
   it('adding a device into a slot that is taken is InvalidDeviceSpec', async () => {
     const vm = await newVm();
     const disk = await addDisk(ctx, vm, { capacityKB: 1024, fileName: `[${DS}]` });
@@ -387,6 +402,22 @@ describe('clones', () => {
     expect(ec['guestinfo.vch.id']).toBe('abc123');
     expect(ec['guestinfo.vch.spec']).toBe('{"Cmd":["sh"],"Env":["X=<&>"]}');
     expect(ec['guestinfo.vch.role']).toBe('template');
+  });
+
+  it('instant-clones into the folder, pool and host the spec names', async () => {
+    const source = await newVm();
+    await powerOn(ctx, source);
+    // The source runs in the cluster; the child goes to the standalone host, in a folder of its own.
+    const inventory = new Inventory(client);
+    const folder = await client.invoke('CreateFolder', placement.folder, { name: uniqueName('ic-folder') });
+    const pool = await inventory.resourcePool(dc, 'DC0_H0/Resources');
+    const host = await inventory.host(dc, 'DC0_H0/DC0_H0');
+    const child = await instantClone(ctx, source, { name: uniqueName('ic-placed'), folder, pool, host });
+    const { props } = await pc.retrieveOne(child, ['parent', 'resourcePool', 'runtime.host', 'runtime.powerState']);
+    expect(props.parent).toEqual(folder);
+    expect(props.resourcePool).toEqual(pool);
+    expect(props['runtime.host']).toEqual(host);
+    expect(props['runtime.powerState']).toBe('poweredOn');
   });
 
   it('instant-cloning a powered-off VM is InvalidPowerState', async () => {
