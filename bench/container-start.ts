@@ -6,13 +6,17 @@
  *       start of `echo`, 10 runs;
  *   (b) cold boot: the same container started again after it exited (the restart path:
  *       its VM powered on from scratch with the same disks), 10 runs;
- * in the same box, one container at a time. Then the PSS of one running container VM's
- * qemu (`sleep`), from /proc/<pid>/smaps_rollup. TCG on shared CPUs: compare the two in
- * one run, not across machines. Last line: one JSON object.
+ * in the same box, one container at a time. Beside (a), its floor: from the create call to
+ * the clone's first guestinfo request (the host agent's log), the moment the resumed tether
+ * first runs; everything after it is the guest's own work under TCG. Then the PSS of one
+ * running container VM's qemu (`sleep`), from /proc/<pid>/smaps, and how much of it is the
+ * frozen template's RAM that this clone only read: pages every clone of the template maps,
+ * counted whole while one runs, split between them when several do. TCG on shared CPUs:
+ * compare figures within one run, not across machines. Last line: one JSON object.
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import pino from 'pino';
 import { startBox } from '../bin/commands/dev';
 import type { ContainerService } from '../src/portlayer/api';
@@ -53,14 +57,44 @@ async function timedRun(
   return { firstLineS: (firstLine - t0) / 1000, exitS: (end - t0) / 1000 };
 }
 
-function pssMB(pid: number): number {
-  const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
-  if (!m) throw new Error(`no Pss for ${pid}`);
-  return Number(m[1]) / 1024;
+/** The qemu's PSS, and of it the template's RAM pages it maps unchanged (its RAM file's Pss less its copies). */
+function pssMB(pid: number, ramDir: string): { pss: number; template: number } {
+  let pss = 0;
+  let template = 0;
+  for (const mapping of readFileSync(`/proc/${pid}/smaps`, 'utf8').split(/\n(?=[0-9a-f]+-[0-9a-f]+ )/)) {
+    const kB = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(mapping)?.[1] ?? 0);
+    pss += kB('Pss');
+    if (mapping.split('\n', 1)[0]?.includes(ramDir)) template += kB('Pss') - kB('Anonymous');
+  }
+  return { pss: pss / 1024, template: template / 1024 };
+}
+
+/** Epoch ms at which each VM's tether first asked for guestinfo, from the host agent's log lines. */
+class FirstGuestInfo extends Writable {
+  readonly at = new Map<string, number>();
+  ramDir = '';
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: () => void): void {
+    for (const line of chunk.toString('utf8').split('\n')) {
+      if (!line.includes('"first guestinfo request"') && !line.includes('"host agent watching VMs"')) continue;
+      const r = JSON.parse(line) as { vm?: string; time: number; ramDir?: string };
+      if (r.ramDir) this.ramDir = r.ramDir;
+      else if (r.vm) this.at.set(r.vm, r.time);
+    }
+    done();
+  }
 }
 
 async function main(): Promise<void> {
-  const logger = pino({ level: process.env.VCH_LOG_LEVEL ?? 'warn' }, pino.destination(2));
+  const firstGuestInfo = new FirstGuestInfo();
+  const level = process.env.VCH_LOG_LEVEL ?? 'warn';
+  // Info for the host agent's lines this bench reads; the console shows VCH_LOG_LEVEL and up.
+  const logger = pino(
+    { level: 'info' },
+    pino.multistream([
+      { level: 'info', stream: firstGuestInfo },
+      { level: level as pino.Level, stream: process.stderr },
+    ]),
+  );
   const t0 = performance.now();
   const box = await startBox({ logger, port: 0, withTestRegistry: true, name: 'bench' });
   try {
@@ -72,10 +106,14 @@ async function main(): Promise<void> {
     process.stderr.write(`box with template ready in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
 
     const instant: Timing[] = [];
+    const resumed: number[] = [];
     let last = '';
     for (let i = 0; i < RUNS; i++) {
       const start = performance.now();
+      const startEpoch = Date.now();
       const { id } = await containers.create({ image, cmd: ['echo', 'started'] });
+      const tetherFirst = firstGuestInfo.at.get((await containers.inspect(id)).vm.moref);
+      if (tetherFirst !== undefined) resumed.push((tetherFirst - startEpoch) / 1000);
       instant.push(await timedRun(containers, id, start, () => containers.start(id)));
       if (last) await containers.remove(last, { force: true });
       last = id;
@@ -100,7 +138,7 @@ async function main(): Promise<void> {
     const pgrep = spawnSync('pgrep', ['-f', `qemu-system-x86_64 -name ${vmName}`], { encoding: 'utf8' });
     const pid = Number(pgrep.stdout.trim().split('\n')[0]);
     if (!Number.isInteger(pid) || pid <= 0) throw new Error(`no qemu for ${vmName}`);
-    const pss = pssMB(pid);
+    const pss = pssMB(pid, firstGuestInfo.ramDir || '/dev/shm/');
     await containers.remove(id, { force: true });
 
     const firstLines = (t: Timing[]) => t.map((x) => x.firstLineS);
@@ -114,11 +152,18 @@ async function main(): Promise<void> {
       coldP90S: round(quantile(firstLines(cold), 0.9)),
       coldExitP50S: round(quantile(exits(cold), 0.5)),
       ratio: round(quantile(firstLines(cold), 0.5) / quantile(firstLines(instant), 0.5)),
-      pssMB: Math.round(pss),
+      instantResumeP50S: round(quantile(resumed, 0.5)),
+      pssMB: Math.round(pss.pss),
+      pssTemplateMB: Math.round(pss.template),
     };
     process.stdout.write(
       `create+start → first line: instant p50 ${result.instantP50S} s (p90 ${result.instantP90S}), ` +
-        `cold boot p50 ${result.coldP50S} s (p90 ${result.coldP90S}); one running container's qemu PSS ${result.pssMB} MB\n`,
+        `cold boot p50 ${result.coldP50S} s (p90 ${result.coldP90S})\n` +
+        `instant clone's floor: create call → the resumed tether's first guestinfo request p50 ${result.instantResumeP50S} s ` +
+        `(${resumed.length} of ${RUNS} seen)\n` +
+        `one running container's qemu PSS ${result.pssMB} MB, of which ${result.pssTemplateMB} MB the frozen ` +
+        `template's RAM read unchanged (shared by every clone of it: ${result.pssMB - result.pssTemplateMB} MB ` +
+        `plus a share of it when several run)\n`,
     );
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } finally {

@@ -16,8 +16,9 @@
  * N ms (clone M ms, …)`, the host agent's restore and disk hot-add lines —
  * into phase medians over the sequential runs and the timeline of the median run. Then one
  * clone seen from inside: a `sleep` container's serial console as the host agent keeps it,
- * where the tether logs its steps (identity read, disks found, backchannel up, root ready,
- * main process started) in ms since the clone resumed. And the 10-at-once creates, one by one.
+ * where the tether logs its steps (identity read, backchannel up, root ready with the times of
+ * the helper's set-up steps, main process started) in ms since the clone resumed. And the
+ * 10-at-once creates, one by one.
  * Port-layer steps that end on vcsim's 250 ms WaitForUpdatesEx tick are counted.
  *
  * TCG on a shared 2-core machine: compare figures within one run. Nothing outlives the

@@ -29,9 +29,11 @@ export function isParked(child: ChildProcess | undefined): child is ChildProcess
  */
 export function commandParked(child: ChildProcess, env: Record<string, string>, args: readonly string[]): void {
   const strings = [...Object.entries(env).map(([k, v]) => `${k}=${v}`), '', ...args];
+  const command = Buffer.from(strings.map((s) => `${s}\0`).join(''), 'utf8');
   const control = child.stdio[PARK_FD] as Writable;
   control.on('error', () => {});
-  control.end(Buffer.from(strings.map((s) => `${s}\0`).join(''), 'utf8'));
+  // Length first: the helper starts once it has the bytes, not when the pipe closes.
+  control.end(Buffer.concat([Buffer.from(`${command.length}\n`), command]));
 }
 
 /**

@@ -1,10 +1,15 @@
-/** Pure parts of the execution room: names and lookup, config merge, status → state. */
+/**
+ * Pure parts of the execution room: names and lookup, config merge, status → state, and the
+ * container cache fed by hand-made property-collector updates.
+ */
 import { ConflictError, InvalidParameterError, NotFoundError } from '../../src/portlayer/api';
 import { mergeConfig, mergeEnv, processOf } from '../../src/portlayer/execution/config';
 import { freeUnits } from '../../src/portlayer/execution/disks';
 import { nameConflict, normalizeName, resolveContainer, vmName } from '../../src/portlayer/execution/names';
-import { parseVmStatus } from '../../src/portlayer/execution/spec';
-import { deriveState } from '../../src/portlayer/execution/state';
+import { KEY_ID, KEY_STATUS, parseVmStatus } from '../../src/portlayer/execution/spec';
+import { ContainerCache, deriveState } from '../../src/portlayer/execution/state';
+import type { PropertyUpdate, UpdatesLoop } from '../../src/vsphere/updates';
+import type { ManagedObjectReference, VimAny } from '../../src/vsphere/vim25/values';
 
 const A = 'a'.repeat(64);
 const B = `ab${'c'.repeat(62)}`;
@@ -71,5 +76,57 @@ describe('state', () => {
   });
   it('picks disk units around the controller unit', () => {
     expect(freeUnits([], 1000, 9)).toEqual([0, 1, 2, 3, 4, 5, 6, 8, 9]);
+  });
+});
+
+describe('the container cache, between a start and the status that records it', () => {
+  type Watch = (u: PropertyUpdate) => void;
+  const vm: ManagedObjectReference = { type: 'VirtualMachine', value: 'vm-7' };
+  const values = (status: string | undefined, power = 'poweredOn') => ({
+    name: 'web-aaaaaaaaaaaa',
+    'runtime.powerState': power,
+    'config.extraConfig': [
+      { key: KEY_ID, value: A },
+      ...(status ? [{ key: KEY_STATUS, value: status }] : []),
+    ] as unknown as VimAny,
+  });
+  async function cacheWith(status: string | undefined): Promise<{ cache: ContainerCache; push: Watch }> {
+    let push: Watch = () => {};
+    const updates = {
+      watchView: async (_folder: unknown, _type: string, _paths: unknown, cb: Watch) => {
+        push = cb;
+        cb({ obj: vm, kind: 'enter', changes: {}, values: values(status) });
+        return async () => {};
+      },
+    } as unknown as UpdatesLoop;
+    const cache = await ContainerCache.open(updates, { type: 'Folder', value: 'group-v1' });
+    return { cache, push: (u) => push(u) };
+  }
+
+  it('shows a run the tether answered as running until the VM status moves on, then follows the status', async () => {
+    const { cache, push } = await cacheWith('{"state":"created"}');
+    cache.noteRunning(A, 132);
+    expect(cache.byId(A)?.state).toMatchObject({ status: 'running', running: true, pid: 132 });
+    // An update that still carries the old status (another key changed) keeps what we saw.
+    push({ obj: vm, kind: 'modify', changes: {}, values: values('{"state":"created"}') });
+    expect(cache.byId(A)?.state.running).toBe(true);
+    // The status has caught up, then the process exits: the VM's status rules again.
+    push({ obj: vm, kind: 'modify', changes: {}, values: values('{"state":"exited","exitCode":3}') });
+    expect(cache.byId(A)?.state).toMatchObject({ status: 'exited', exitCode: 3 });
+    push({ obj: vm, kind: 'modify', changes: {}, values: values('{"state":"created"}') });
+    expect(cache.byId(A)?.state.status).toBe('created'); // a cold boot's reset, not the old sighting
+  });
+
+  it('ignores a sighting older than the status it has, and a VM powered off under it is a kill', async () => {
+    const { cache, push } = await cacheWith('{"state":"exited","exitCode":0}');
+    cache.noteRunning(A, 132);
+    expect(cache.byId(A)?.state.status).toBe('exited');
+
+    const fresh = await cacheWith(undefined);
+    fresh.cache.noteRunning(A, 9);
+    fresh.push({ obj: vm, kind: 'modify', changes: {}, values: values(undefined, 'poweredOff') });
+    expect(fresh.cache.byId(A)?.state).toMatchObject({ status: 'exited', exitCode: 137 });
+    push({ obj: vm, kind: 'modify', changes: {}, values: values('{"state":"exited","exitCode":0}') });
+    expect(cache.byId(A)?.state.exitCode).toBe(0);
   });
 });

@@ -1,6 +1,6 @@
 /** The pure parts of the tether's VM wiring: the spec parser and the root's mount steps. */
 import { parseContainerVmSpec } from '../../src/tether/protocol/containerSpec';
-import { hostsFile } from '../../src/tether/vm/identity';
+import { hostsFile, identitySteps } from '../../src/tether/vm/identity';
 import { rootSteps } from '../../src/tether/vm/rootfs';
 import { cloneSteps } from '../../src/tether/vm/system';
 
@@ -38,20 +38,14 @@ describe('parseContainerVmSpec', () => {
 });
 
 describe('rootSteps', () => {
-  it('mounts the layers read-only, stacks them top first over the rw disk, then the kernel filesystems', () => {
+  it('waits for the disks, mounts the layers read-only by SCSI unit, stacks them top first over the rw disk, then the kernel filesystems', () => {
     const spec = parseContainerVmSpec(JSON.stringify(valid));
-    const steps = rootSteps(
-      spec,
-      new Map([
-        [0, '/dev/sdb'],
-        [1, '/dev/sda'],
-        [2, '/dev/sdc'],
-      ]),
-    );
-    expect(steps.slice(0, 3)).toEqual([
-      ['mount', '/dev/sdb', '/run/vch/layers/0', 'ext4', 'ro', '-'],
-      ['mount', '/dev/sda', '/run/vch/layers/1', 'ext4', 'ro', '-'],
-      ['mount', '/dev/sdc', '/run/vch/rw', 'ext4', 'rw', 'noinit_itable'],
+    const steps = rootSteps(spec, 60_000);
+    expect(steps.slice(0, 4)).toEqual([
+      ['disks', '60000', '0', '1', '2'],
+      ['mount', 'scsi-unit:0', '/run/vch/layers/0', 'ext4', 'ro', '-'],
+      ['mount', 'scsi-unit:1', '/run/vch/layers/1', 'ext4', 'ro', '-'],
+      ['mount', 'scsi-unit:2', '/run/vch/rw', 'ext4', 'rw', 'noinit_itable'],
     ]);
     expect(steps).toContainEqual([
       'mount',
@@ -65,10 +59,6 @@ describe('rootSteps', () => {
       expect.arrayContaining(['/run/vch/root/proc', '/run/vch/root/dev', '/run/vch/root/dev/pts']),
     );
   });
-
-  it('fails on a missing disk', () => {
-    expect(() => rootSteps(parseContainerVmSpec(JSON.stringify(valid)), new Map())).toThrow(/SCSI unit 0/);
-  });
 });
 
 describe('VM identity', () => {
@@ -76,6 +66,21 @@ describe('VM identity', () => {
     const text = hostsFile({ ...parseContainerVmSpec(JSON.stringify(valid)), hosts: ['10.0.0.9 db'] });
     expect(text).toContain('127.0.1.1\taaaaaaaaaaaa\n');
     expect(text).toContain('10.0.0.9 db\n');
+  });
+
+  it('writes the names as helper steps: the kernel’s hostname and domain, the root’s hosts, resolv.conf and hostname', () => {
+    const spec = parseContainerVmSpec(JSON.stringify({ ...valid, domainname: 'example.org' }));
+    expect(identitySteps(spec, '/run/vch/root')).toEqual([
+      ['write', '/proc/sys/kernel/hostname', 'aaaaaaaaaaaa'],
+      ['write', '/proc/sys/kernel/domainname', 'example.org'],
+      ['mkdir', '/run/vch/root/etc'],
+      ['write', '/run/vch/root/etc/hosts', hostsFile(spec)],
+      ['write', '/run/vch/root/etc/resolv.conf', 'nameserver 10.0.0.2\n'],
+      ['write', '/run/vch/root/etc/hostname', 'aaaaaaaaaaaa\n'],
+    ]);
+    const plain = parseContainerVmSpec(JSON.stringify({ ...valid, dns: undefined }));
+    expect(identitySteps(plain, '/r')).not.toContainEqual(expect.arrayContaining(['/proc/sys/kernel/domainname']));
+    expect(identitySteps(plain, '/r')).toContainEqual(['write', '/r/etc/resolv.conf', '']);
   });
 
   it('sets clock and seed only from values that parse', () => {

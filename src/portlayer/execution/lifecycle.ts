@@ -270,6 +270,8 @@ export class ContainerLifecycle implements ContainerService {
       }
       throw error;
     }
+    // The tether answers the attach once the process runs: the cache need not wait for the status.
+    if (session.pid !== undefined) this.o.cache.noteRunning(c.id, session.pid);
     await this.o.cache.until(c.id, (x) => x.status?.state === 'running' || x.status?.state === 'exited', 60_000);
   }
 

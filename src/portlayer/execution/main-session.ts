@@ -88,6 +88,11 @@ export class MainSession {
     return this.exitCode !== undefined;
   }
 
+  /** The process's pid in its VM, once the session is open. */
+  get pid(): number | undefined {
+    return this.session?.pid;
+  }
+
   /** Never opened nor ended: it belongs to a run that has not started yet. */
   get fresh(): boolean {
     return this.opening === undefined && this.session === undefined && this.exitCode === undefined;

@@ -79,6 +79,13 @@ export type ContainerEvent = { readonly kind: 'changed' | 'removed'; readonly co
 
 export class ContainerCache {
   private readonly byVm = new Map<string, CachedContainer>();
+  /**
+   * Runs the VCH saw start itself (the tether's answer on the backchannel), by VM, until the
+   * VM's status catches up: `start` answers once the process runs rather than ~0.1 s later,
+   * when the guest's status has come through guestinfo and the property collector, and an
+   * `inspect` right after it still shows the container running.
+   */
+  private readonly seenRunning = new Map<string, VmStatus>();
   private readonly listeners = new Set<(e: ContainerEvent) => void>();
   private stop: Unsubscribe | undefined;
 
@@ -136,6 +143,19 @@ export class ContainerCache {
     });
   }
 
+  /**
+   * The process of `id` runs (its tether said so on the backchannel): the cache shows it
+   * running until the VM's status moves past `created`. Ignored when the status already has
+   * (it is newer than what we saw).
+   */
+  noteRunning(id: string, pid: number): void {
+    const c = this.byId(id);
+    if (!c || (c.status && c.status.state !== 'created')) return;
+    const status: VmStatus = { state: 'running', pid, startedAt: new Date().toISOString() };
+    this.seenRunning.set(c.vm.value, status);
+    this.set({ ...c, status, state: deriveState(status, c.powerState) });
+  }
+
   async close(): Promise<void> {
     await this.stop?.();
     this.listeners.clear();
@@ -146,7 +166,10 @@ export class ContainerCache {
     const id = ec[KEY_ID];
     if (!id) return; // the template, or a VM that is not a container
     const record = parseRecord(ec[KEY_RECORD]);
-    const status = parseVmStatus(ec[KEY_STATUS]);
+    let status = parseVmStatus(ec[KEY_STATUS]);
+    const seen = this.seenRunning.get(vm.value);
+    if (seen && (!status || status.state === 'created')) status = seen;
+    else this.seenRunning.delete(vm.value);
     const powerState = String(values['runtime.powerState'] ?? 'poweredOff');
     const container: CachedContainer = {
       id,
@@ -159,12 +182,17 @@ export class ContainerCache {
       state: deriveState(status, powerState),
       restart: parseRestartState(ec[KEY_RESTART]),
     };
-    this.byVm.set(vm.value, container);
+    this.set(container);
+  }
+
+  private set(container: CachedContainer): void {
+    this.byVm.set(container.vm.value, container);
     this.emit({ kind: 'changed', container });
   }
 
   private remove(vm: ManagedObjectReference): void {
     const container = this.byVm.get(vm.value);
+    this.seenRunning.delete(vm.value);
     if (!container) return;
     this.byVm.delete(vm.value);
     this.emit({ kind: 'removed', container });

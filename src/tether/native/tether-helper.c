@@ -19,26 +19,32 @@
  *
  *   The VM's own chores, each one exec instead of one busybox per step:
  *   tether-helper run -- STEP [';' STEP]...   the steps in order, stopping at the first failure:
+ *     disks TIMEOUT_MS UNIT...                waits until a block device sits at each SCSI unit
  *     mount SOURCE TARGET FSTYPE ro|rw DATA   mount(2) (TARGET made if missing; DATA "-": none;
- *                                             FSTYPE "bind": a bind mount of SOURCE)
+ *                                             FSTYPE "bind": a bind mount of SOURCE; SOURCE
+ *                                             "scsi-unit:U": the disk at SCSI unit U)
  *     mkdir PATH                              mkdir -p
+ *     write PATH CONTENT                      the file is CONTENT (made 0644, or truncated)
  *     reseed HEX                              credits the bytes to the kernel's pool (RNDADDENTROPY)
  *     settime MS                              CLOCK_REALTIME := MS since the epoch
  *   tether-helper poweroff        sync, then reboot(RB_POWER_OFF).
  *   tether-helper park
  *     Started ahead of time (in the template, before it freezes) with its stdio already the
- *     pipes the command will use: waits for one command on fd 4, read to end of file as
- *     NUL-terminated strings, the environment's KEY=VALUE entries, an empty string, then
- *     the arguments of one of the modes above (`exec -r … -- file argv0 …`, `run -- …`, `poweroff`),
- *     and becomes that command in place: a freshly restored clone then runs it without
- *     Node forking itself. End of file with no command: exits 0.
+ *     pipes the command will use: waits for one command on fd 4, its length in bytes on a
+ *     line, then that many bytes of NUL-terminated strings: the environment's KEY=VALUE
+ *     entries, an empty string, then the arguments of one of the modes above
+ *     (`exec -r … -- file argv0 …`, `run -- …`, `poweroff`), and becomes that command in
+ *     place: a freshly restored clone then runs it without Node forking itself. End of
+ *     file with no command: exits 0.
  *
  * Static, libc only, so the bootstrap image can carry it beside Node.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -330,7 +336,126 @@ static int mkdir_p(const char *path) {
   return mkdir(buf, 0755) < 0 && errno != EEXIST ? -1 : 0;
 }
 
+static long long monotonic_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/*
+ * Disks by SCSI unit. The hypervisor puts unit u of the first SCSI controller at target u
+ * (the box's host agent: scsi-id = unit, serial "vch-unit-<u>"; ESXi's pvscsi does the same
+ * with targets), and there is no udev in the guest: so /sys/block is read directly, the
+ * serial (VPD page 0x80) preferred, the target of the disk's h:c:t:l otherwise. Done here
+ * rather than in Node: in a freshly restored clone under TCG, Node's sysfs reads took
+ * ~0.3 s, these take a few milliseconds.
+ */
+#define MAX_UNITS 64
+#define SCSI_UNIT_PREFIX "scsi-unit:"
+static char unit_device[MAX_UNITS][sizeof "/dev/" + NAME_MAX];
+
+/* The SCSI unit of block device `name` (sda, …), or -1 for a disk that is not one of ours. */
+static int unit_of_block(const char *name) {
+  char path[300], buf[512], tail;
+  unsigned bus, unit, h, c, t, l;
+  snprintf(path, sizeof path, "/sys/block/%s/device/vpd_pg80", name);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n > 4) {
+      /* A 4-byte header, then the serial, space padded. */
+      char *serial = buf + 4;
+      size_t len = (size_t)n - 4;
+      while (len > 0 && (serial[len - 1] == ' ' || serial[len - 1] == 0 || serial[len - 1] == '\n')) len--;
+      serial[len] = 0;
+      while (*serial == ' ') serial++;
+      if (sscanf(serial, "vch-unit-%u-%u%c", &bus, &unit, &tail) == 2) return (int)(bus * 16 + unit);
+      if (sscanf(serial, "vch-unit-%u%c", &unit, &tail) == 1) return (int)unit;
+    }
+  }
+  snprintf(path, sizeof path, "/sys/block/%s/device", name);
+  ssize_t n = readlink(path, buf, sizeof buf - 1);
+  if (n <= 0) return -1;
+  buf[n] = 0;
+  const char *base = strrchr(buf, '/');
+  base = base ? base + 1 : buf;
+  if (sscanf(base, "%u:%u:%u:%u%c", &h, &c, &t, &l, &tail) == 4) return (int)t;
+  return -1;
+}
+
+/* Records the device of every SCSI disk of ours now present. */
+static void scan_units(void) {
+  DIR *dir = opendir("/sys/block");
+  if (!dir) return;
+  struct dirent *e;
+  while ((e = readdir(dir)) != NULL) {
+    if (strncmp(e->d_name, "sd", 2) != 0) continue;
+    int unit = unit_of_block(e->d_name);
+    if (unit >= 0 && unit < MAX_UNITS && !unit_device[unit][0])
+      snprintf(unit_device[unit], sizeof unit_device[unit], "/dev/%s", e->d_name);
+  }
+  closedir(dir);
+}
+
+static int parse_unit(const char *text) {
+  char *end;
+  long unit = strtol(text, &end, 10);
+  return *text && !*end && unit >= 0 && unit < MAX_UNITS ? (int)unit : -1;
+}
+
+/* Hot-added disks show up a moment (~0.2 s) after the hypervisor adds them, hence the wait. */
+static int step_disks(char **a, int count) {
+  long long deadline = monotonic_us() + strtoll(a[0], NULL, 10) * 1000;
+  for (int i = 1; i < count; i++) {
+    if (parse_unit(a[i]) < 0) {
+      fprintf(stderr, "disks: bad SCSI unit %s\n", a[i]);
+      return 125;
+    }
+  }
+  for (;;) {
+    scan_units();
+    char missing[256] = "";
+    int nmissing = 0;
+    for (int i = 1; i < count; i++) {
+      if (unit_device[parse_unit(a[i])][0]) continue;
+      size_t used = strlen(missing);
+      snprintf(missing + used, sizeof missing - used, "%s%s", nmissing++ ? ", " : "", a[i]);
+    }
+    if (nmissing == 0) return 0;
+    if (monotonic_us() > deadline) {
+      fprintf(stderr, "disk%s on SCSI unit %s did not appear\n", nmissing > 1 ? "s" : "", missing);
+      return 1;
+    }
+    usleep(5000);
+  }
+}
+
+/* SOURCE, or the device at its SCSI unit for "scsi-unit:U" (NULL, said on stderr, if none). */
+static const char *mount_source(const char *source) {
+  if (strncmp(source, SCSI_UNIT_PREFIX, strlen(SCSI_UNIT_PREFIX)) != 0) return source;
+  int unit = parse_unit(source + strlen(SCSI_UNIT_PREFIX));
+  if (unit >= 0 && !unit_device[unit][0]) scan_units();
+  if (unit < 0 || !unit_device[unit][0]) {
+    fprintf(stderr, "no disk on SCSI unit %s\n", source + strlen(SCSI_UNIT_PREFIX));
+    return NULL;
+  }
+  return unit_device[unit];
+}
+
+static int step_write(const char *path, const char *content) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0 || write_all(fd, content, strlen(content)) < 0) {
+    fprintf(stderr, "write %s: %s\n", path, strerror(errno));
+    if (fd >= 0) close(fd);
+    return 1;
+  }
+  return close(fd) < 0 ? 1 : 0;
+}
+
 static int step_mount(char **a) {
+  const char *source = mount_source(a[0]);
+  if (!source) return 1;
   unsigned long flags = strcmp(a[3], "ro") == 0 ? MS_RDONLY : 0;
   int bind = strcmp(a[2], "bind") == 0;
   if (bind) flags |= MS_BIND; /* (read-only binds would need a remount: not needed yet) */
@@ -338,8 +463,8 @@ static int step_mount(char **a) {
     fprintf(stderr, "mkdir %s: %s\n", a[1], strerror(errno));
     return 1;
   }
-  if (mount(a[0], a[1], bind ? NULL : a[2], flags, strcmp(a[4], "-") == 0 ? NULL : a[4]) < 0) {
-    fprintf(stderr, "mount %s on %s (%s): %s\n", a[0], a[1], a[2], strerror(errno));
+  if (mount(source, a[1], bind ? NULL : a[2], flags, strcmp(a[4], "-") == 0 ? NULL : a[4]) < 0) {
+    fprintf(stderr, "mount %s on %s (%s): %s\n", source, a[1], a[2], strerror(errno));
     return 1;
   }
   return 0;
@@ -347,12 +472,6 @@ static int step_mount(char **a) {
 
 static int run_reseed(const char *hex);
 static int run_settime(const char *ms_text);
-
-static long long monotonic_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /*
  * The VM's setup as one exec: in a freshly restored clone under TCG every exec is costly
@@ -371,12 +490,16 @@ static int run_steps(char **argv, int n) {
     else if (strcmp(op, "mkdir") == 0 && count == 2) {
       rc = mkdir_p(argv[i + 1]) < 0 ? 1 : 0;
       if (rc) fprintf(stderr, "mkdir %s: %s\n", argv[i + 1], strerror(errno));
-    } else if (strcmp(op, "reseed") == 0 && count == 2) rc = run_reseed(argv[i + 1]);
+    } else if (strcmp(op, "disks") == 0 && count >= 2) rc = step_disks(argv + i + 1, count - 1);
+    else if (strcmp(op, "write") == 0 && count == 3) rc = step_write(argv[i + 1], argv[i + 2]);
+    else if (strcmp(op, "reseed") == 0 && count == 2) rc = run_reseed(argv[i + 1]);
     else if (strcmp(op, "settime") == 0 && count == 2) rc = run_settime(argv[i + 1]);
     else fprintf(stderr, "bad step: %s\n", op);
     if (rc != 0) return rc;
-    /* mount's target is its third word, mkdir's its second. */
-    const char *what = strcmp(op, "mount") == 0 ? argv[i + 2] : strcmp(op, "mkdir") == 0 ? argv[i + 1] : "";
+    /* mount's target is its third word, mkdir's and write's their second. */
+    const char *what = strcmp(op, "mount") == 0 ? argv[i + 2]
+                       : strcmp(op, "mkdir") == 0 || strcmp(op, "write") == 0 ? argv[i + 1]
+                       : "";
     printf("%s %s %.1f\n", op, what, (double)(monotonic_us() - t0) / 1000.0);
     i = end + 1;
   }
@@ -426,23 +549,51 @@ static int run_poweroff(void) {
 
 #define PARK_FD 4
 
+/* Reads exactly n bytes; 0 at end of file before the first byte, -1 on a short read. */
+static int read_exactly(int fd, char *buf, size_t n) {
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = read(fd, buf + got, n - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) die("park: read");
+    if (r == 0) return got == 0 ? 0 : -1;
+    got += (size_t)r;
+  }
+  return 1;
+}
+
+/*
+ * The command is read to its announced length, not to end of file: Node closes its end of
+ * the pipe only when its event loop next turns, ~0.1 s later in a freshly restored clone
+ * busy with its own start.
+ */
 static int run_park(void) {
-  size_t len = 0, cap = 4096;
-  char *buf = malloc(cap);
-  if (!buf) die("park");
+  char header[24];
+  size_t hlen = 0;
   for (;;) {
-    if (len == cap) {
-      cap *= 2;
-      if (!(buf = realloc(buf, cap))) die("park");
+    int r = read_exactly(PARK_FD, header + hlen, 1);
+    if (r == 0 && hlen == 0) exit(0);
+    if (r <= 0 || hlen == sizeof header - 1) {
+      fprintf(stderr, "tether-helper park: no length line\n");
+      exit(125);
     }
-    ssize_t n = read(PARK_FD, buf + len, cap - len);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) die("park: read");
-    if (n == 0) break;
-    len += (size_t)n;
+    if (header[hlen] == '\n') break;
+    hlen++;
+  }
+  header[hlen] = 0;
+  char *end;
+  unsigned long len = strtoul(header, &end, 10);
+  if (hlen == 0 || *end || len == 0 || len > (1UL << 24)) {
+    fprintf(stderr, "tether-helper park: bad length %s\n", header);
+    exit(125);
+  }
+  char *buf = malloc(len);
+  if (!buf) die("park");
+  if (read_exactly(PARK_FD, buf, len) <= 0) {
+    fprintf(stderr, "tether-helper park: the command ended early\n");
+    exit(125);
   }
   close(PARK_FD);
-  if (len == 0) exit(0);
   if (buf[len - 1] != 0) {
     fprintf(stderr, "tether-helper park: a command must end with NUL\n");
     exit(125);

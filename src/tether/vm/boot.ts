@@ -11,14 +11,12 @@
  */
 
 import type { ChildProcess } from 'node:child_process';
-import { readdir } from 'node:fs/promises';
 import { findVirtioPort, GuestInfo } from '../guestinfo';
 import { parkHelper } from '../parked-helper';
 import { ExecError } from '../path-lookup';
 import { type ContainerVmSpec, parseContainerVmSpec } from '../protocol/containerSpec';
 import { runTether } from '../tether';
-import { waitForDisks } from './disks';
-import { applyIdentity } from './identity';
+import { identitySteps } from './identity';
 import { CONTAINER_ROOT, DEVPTS_STEP, rootSteps, runSteps, type Step } from './rootfs';
 import { GuestInfoStatus } from './status';
 import { cloneSteps, powerOff } from './system';
@@ -47,13 +45,13 @@ class StartError extends Error {
 /**
  * Everything a clone will need, done once in the template so no clone pays for it: the
  * modules are loaded (main.js requires them all), the helper is paged in and
- * child_process warmed by a real exec, the spec parser and sysfs reads run once (the
- * parsed spec is returned for more of that).
+ * child_process warmed by a real parked helper, the spec parser and the steps' builders
+ * run once.
  */
-async function warmUp(helperPath: string): Promise<ContainerVmSpec> {
-  await runSteps(helperPath, [DEVPTS_STEP, ['mkdir', '/run/vch/layers']]);
-  await readdir('/sys/block');
-  return parseContainerVmSpec(
+async function warmUp(helperPath: string): Promise<void> {
+  // Through a parked helper, as a clone's root set-up goes.
+  await runSteps(helperPath, [DEVPTS_STEP, ['mkdir', '/run/vch/layers']], parkHelper(helperPath));
+  const spec = parseContainerVmSpec(
     JSON.stringify({
       id: '0'.repeat(64),
       name: 'warm',
@@ -65,6 +63,8 @@ async function warmUp(helperPath: string): Promise<ContainerVmSpec> {
       rwDisk: { unit: 1 },
     }),
   );
+  rootSteps(spec, DISK_TIMEOUT_MS);
+  identitySteps(spec, CONTAINER_ROOT);
 }
 
 export async function runVm(options: VmOptions): Promise<never> {
@@ -83,9 +83,7 @@ export async function runVm(options: VmOptions): Promise<never> {
     let parkedRoot: ChildProcess | undefined;
     let parkedMain: ChildProcess | undefined;
     if (cloned) {
-      const warm = await warmUp(helperPath);
-      // Compiled here, once, rather than in every clone (a clone writes its own name after).
-      await applyIdentity(warm, '/run/vch/warm-identity');
+      await warmUp(helperPath);
       // A whole session, played once so every clone finds its code compiled.
       await warmSession(helperPath).catch((err: Error) => log(`warm session: ${err.message}`));
       // Opened before the freeze: a clone finds it open.
@@ -186,7 +184,7 @@ export async function runVm(options: VmOptions): Promise<never> {
   return powerOff(helperPath, log, parkedPowerOff);
 }
 
-/** Clock and seed, then the disks into the root, in one helper exec; then the names. */
+/** Clock and seed, then the disks into the root, then the names: one helper exec. */
 async function setUpRoot(
   spec: ContainerVmSpec,
   helperPath: string,
@@ -194,10 +192,7 @@ async function setUpRoot(
   log: (m: string) => void,
   parked?: ChildProcess,
 ): Promise<void> {
-  const disks = await waitForDisks([...spec.layers.map((l) => l.unit), spec.rwDisk.unit], DISK_TIMEOUT_MS);
-  log('disks found');
-  const times = await runSteps(helperPath, [...first, ...rootSteps(spec, disks)], parked);
-  log(`root mounted; its steps in ms: ${times.trim().split('\n').join(', ')}`);
-  await applyIdentity(spec, CONTAINER_ROOT);
-  log('root ready');
+  const steps = [...first, ...rootSteps(spec, DISK_TIMEOUT_MS), ...identitySteps(spec, CONTAINER_ROOT)];
+  const times = await runSteps(helperPath, steps, parked);
+  log(`root ready; its steps in ms: ${times.trim().split('\n').join(', ')}`);
 }

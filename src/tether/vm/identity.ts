@@ -1,11 +1,11 @@
 /**
  * The container's name on the inside: hostname (the VM's kernel is the container's, so the
- * kernel's own hostname is set, through /proc rather than a busybox exec), /etc/hosts and
- * /etc/resolv.conf written into the merged root (they land in the read-write layer).
+ * kernel's own hostname is set, through /proc), /etc/hosts and /etc/resolv.conf written into
+ * the merged root (they land in the read-write layer). Helper steps, run with the root's.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ContainerVmSpec } from '../protocol/containerSpec';
+import type { Step } from './rootfs';
 
 export function hostsFile(spec: ContainerVmSpec): string {
   const names = spec.domainname ? `${spec.hostname}.${spec.domainname} ${spec.hostname}` : spec.hostname;
@@ -23,13 +23,13 @@ export function resolvConf(spec: ContainerVmSpec): string {
   return servers.map((s) => `nameserver ${s}\n`).join('');
 }
 
-export async function applyIdentity(spec: ContainerVmSpec, root: string): Promise<void> {
-  await writeFile('/proc/sys/kernel/hostname', spec.hostname);
-  if (spec.domainname) await writeFile('/proc/sys/kernel/domainname', spec.domainname);
-  await mkdir(join(root, 'etc'), { recursive: true });
-  await Promise.all([
-    writeFile(join(root, 'etc/hosts'), hostsFile(spec)),
-    writeFile(join(root, 'etc/resolv.conf'), resolvConf(spec)),
-    writeFile(join(root, 'etc/hostname'), `${spec.hostname}\n`),
-  ]);
+export function identitySteps(spec: ContainerVmSpec, root: string): Step[] {
+  return [
+    ['write', '/proc/sys/kernel/hostname', spec.hostname],
+    ...(spec.domainname ? [['write', '/proc/sys/kernel/domainname', spec.domainname] as Step] : []),
+    ['mkdir', join(root, 'etc')],
+    ['write', join(root, 'etc/hosts'), hostsFile(spec)],
+    ['write', join(root, 'etc/resolv.conf'), resolvConf(spec)],
+    ['write', join(root, 'etc/hostname'), `${spec.hostname}\n`],
+  ];
 }

@@ -1,9 +1,10 @@
 /**
- * The container's root: its layer disks mounted read-only, its read-write disk, overlayfs
- * over them (upper/ and work/ on the read-write disk), and the kernel filesystems a
- * process expects inside. Expressed as the helper's `run` steps, so that the whole setup
- * is one exec: in a freshly restored clone under TCG each exec is dear (FACTS.md: ~0.65 s
- * restore → echo with one native helper, ~1.45 s with a busybox exec per mount).
+ * The container's root: the wait for its disks, its layer disks mounted read-only, its
+ * read-write disk, overlayfs over them (upper/ and work/ on the read-write disk), and the
+ * kernel filesystems a process expects inside. Expressed as the helper's `run` steps, so
+ * that the whole setup is one exec: in a freshly restored clone under TCG each exec is dear
+ * (FACTS.md: ~0.65 s restore → echo with one native helper, ~1.45 s with a busybox exec per
+ * mount), and so is Node's own work (its sysfs reads for the disks took ~0.3 s).
  */
 import type { ChildProcess } from 'node:child_process';
 import { runHelper } from '../parked-helper';
@@ -14,8 +15,10 @@ export const VCH_RUN = '/run/vch';
 export const CONTAINER_ROOT = `${VCH_RUN}/root`;
 
 export type Step =
+  | ['disks', string, ...string[]]
   | ['mount', string, string, string, 'ro' | 'rw', string]
   | ['mkdir', string]
+  | ['write', string, string]
   | ['reseed', string]
   | ['settime', string];
 
@@ -29,13 +32,13 @@ export function runSteps(helperPath: string, steps: readonly Step[], parked?: Ch
   return runHelper(helperPath, ['run', '--', ...args], parked);
 }
 
-/** The steps that build the root from `disks` (unit → block device). */
-export function rootSteps(spec: ContainerVmSpec, disks: ReadonlyMap<number, string>): Step[] {
-  const device = (unit: number): string => {
-    const d = disks.get(unit);
-    if (!d) throw new Error(`no disk on SCSI unit ${unit}`);
-    return d;
-  };
+/**
+ * The steps that build the root: the helper waits up to `diskTimeoutMs` for the disks at
+ * the spec's SCSI units, then mounts each by its unit.
+ */
+export function rootSteps(spec: ContainerVmSpec, diskTimeoutMs: number): Step[] {
+  const units = [...spec.layers.map((l) => l.unit), spec.rwDisk.unit];
+  const device = (unit: number): string => `scsi-unit:${unit}`;
   const rw = `${VCH_RUN}/rw`;
   const upper = `${rw}/upper`;
   const work = `${rw}/work`;
@@ -44,6 +47,7 @@ export function rootSteps(spec: ContainerVmSpec, disks: ReadonlyMap<number, stri
   const lower = layerDirs.length > 0 ? [...layerDirs].reverse().join(':') : `${VCH_RUN}/empty`;
   const root = CONTAINER_ROOT;
   return [
+    ['disks', String(diskTimeoutMs), ...units.map(String)],
     ...spec.layers.map((l, i): Step => ['mount', device(l.unit), layerDirs[i], 'ext4', 'ro', '-']),
     // noinit_itable: no ext4lazyinit thread zeroing the scratch disk's inode tables in every clone.
     ['mount', device(spec.rwDisk.unit), rw, 'ext4', 'rw', 'noinit_itable'],
