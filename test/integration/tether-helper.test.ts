@@ -44,12 +44,15 @@ describe('tether-helper run (the VM set-up steps)', () => {
       ['write', file, '127.0.0.1\tlocalhost\n10.0.0.9 db\n'],
       ['write', join(dir, 'old'), 'new\n'],
       ['write', join(dir, 'empty'), ''],
+      // A value that is the step separator is still a value: steps are read by their words.
+      ['write', join(dir, 'semicolon'), ';'],
     );
     expect(r.status).toBe(0);
     expect(readFileSync(file, 'utf8')).toBe('127.0.0.1\tlocalhost\n10.0.0.9 db\n');
     expect(statSync(file).mode & 0o777).toBe(0o644);
     expect(readFileSync(join(dir, 'old'), 'utf8')).toBe('new\n');
     expect(readFileSync(join(dir, 'empty'), 'utf8')).toBe('');
+    expect(readFileSync(join(dir, 'semicolon'), 'utf8')).toBe(';');
     // One timing line per step, naming what it made.
     expect(r.stdout).toMatch(new RegExp(`^write ${file} \\d+\\.\\d$`, 'm'));
   });
@@ -66,9 +69,17 @@ describe('tether-helper run (the VM set-up steps)', () => {
     expect(m.status).toBe(1);
     expect(m.stderr.trim()).toBe('no disk on SCSI unit 61');
 
-    const bad = run(['disks', '200', 'sdb']);
-    expect(bad.status).toBe(125);
-    expect(bad.stderr.trim()).toBe('disks: bad SCSI unit sdb');
+    // What is not a number is refused as a bad argument (125), not waited for.
+    for (const [step, message] of [
+      [['disks', '200', 'sdb'], 'disks: bad SCSI unit sdb'],
+      [['disks', '200', '+1'], 'disks: bad SCSI unit +1'],
+      [['disks', 'soon', '1'], 'disks: bad timeout soon'],
+      [['mount', 'scsi-unit: 1', join(dir, 'mnt'), 'ext4', 'ro', '-'], 'mount: bad SCSI unit  1'],
+      [['mkdir', join(dir, 'a'), join(dir, 'b')], 'bad step: mkdir'],
+    ] as const) {
+      const bad = run([...step]);
+      expect([bad.status, bad.stderr.trim()]).toEqual([125, message]);
+    }
   });
 });
 

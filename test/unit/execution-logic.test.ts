@@ -71,6 +71,15 @@ describe('state', () => {
     );
     expect(exited).toMatchObject({ status: 'exited', exitCode: 127 });
     expect(exited.error).toContain('executable file not found');
+    // The run's start stays after its end (Docker's State.StartedAt; the restart back-off's run length).
+    expect(
+      deriveState(
+        parseVmStatus(
+          '{"state":"exited","exitCode":1,"startedAt":"2026-11-22T10:00:00.000Z","finishedAt":"2026-11-22T10:00:12.500Z"}',
+        ),
+        'poweredOff',
+      ),
+    ).toMatchObject({ startedAt: new Date('2026-11-22T10:00:00Z'), finishedAt: new Date('2026-11-22T10:00:12.5Z') });
     expect(parseVmStatus('{"state":"exited"}')).toBeUndefined();
     expect(parseVmStatus('garbage')).toBeUndefined();
   });
@@ -103,30 +112,60 @@ describe('the container cache, between a start and the status that records it', 
     return { cache, push: (u) => push(u) };
   }
 
-  it('shows a run the tether answered as running until the VM status moves on, then follows the status', async () => {
+  const modify = (status: string | undefined, power = 'poweredOn'): PropertyUpdate => ({
+    obj: vm,
+    kind: 'modify',
+    changes: {},
+    values: values(status, power),
+  });
+
+  it('shows a run the tether answered as running while the status says created, then follows the status', async () => {
     const { cache, push } = await cacheWith('{"state":"created"}');
     cache.noteRunning(A, 132);
     expect(cache.byId(A)?.state).toMatchObject({ status: 'running', running: true, pid: 132 });
-    // An update that still carries the old status (another key changed) keeps what we saw.
-    push({ obj: vm, kind: 'modify', changes: {}, values: values('{"state":"created"}') });
+    // An update that still carries `created` (another key changed) keeps what we saw.
+    push(modify('{"state":"created"}'));
     expect(cache.byId(A)?.state.running).toBe(true);
-    // The status has caught up, then the process exits: the VM's status rules again.
-    push({ obj: vm, kind: 'modify', changes: {}, values: values('{"state":"exited","exitCode":3}') });
+    // The tether's own status arrives: its pid and time from now on.
+    push(modify('{"state":"running","pid":7,"startedAt":"2026-11-22T10:00:00.000Z"}'));
+    expect(cache.byId(A)?.state).toMatchObject({
+      status: 'running',
+      pid: 7,
+      startedAt: new Date('2026-11-22T10:00:00Z'),
+    });
+    push(modify('{"state":"exited","exitCode":3}'));
     expect(cache.byId(A)?.state).toMatchObject({ status: 'exited', exitCode: 3 });
-    push({ obj: vm, kind: 'modify', changes: {}, values: values('{"state":"created"}') });
-    expect(cache.byId(A)?.state.status).toBe('created'); // a cold boot's reset, not the old sighting
+    // The next run's `created` is not the old sighting.
+    push(modify('{"state":"created"}'));
+    expect(cache.byId(A)?.state.status).toBe('created');
   });
 
-  it('ignores a sighting older than the status it has, and a VM powered off under it is a kill', async () => {
-    const { cache, push } = await cacheWith('{"state":"exited","exitCode":0}');
+  it('a VM powered off under a sighting is a kill, and its cold boot starts clean', async () => {
+    const { cache, push } = await cacheWith('{"state":"created"}');
     cache.noteRunning(A, 132);
-    expect(cache.byId(A)?.state.status).toBe('exited');
+    push(modify('{"state":"created"}', 'poweredOff'));
+    expect(cache.byId(A)?.state).toMatchObject({ status: 'exited', exitCode: 137 });
+    // The cold boot clears the status, the VM powers on, the new tether reports created.
+    push(modify(undefined, 'poweredOff'));
+    push(modify(undefined));
+    push(modify('{"state":"created"}'));
+    expect(cache.byId(A)?.state).toMatchObject({ status: 'created', running: false });
+  });
 
-    const fresh = await cacheWith(undefined);
-    fresh.cache.noteRunning(A, 9);
-    fresh.push({ obj: vm, kind: 'modify', changes: {}, values: values(undefined, 'poweredOff') });
-    expect(fresh.cache.byId(A)?.state).toMatchObject({ status: 'exited', exitCode: 137 });
-    push({ obj: vm, kind: 'modify', changes: {}, values: values('{"state":"exited","exitCode":0}') });
-    expect(cache.byId(A)?.state.exitCode).toBe(0);
+  it('ignores a sighting when the status is past created or has none, and forgets it with the VM', async () => {
+    const exited = await cacheWith('{"state":"exited","exitCode":0}');
+    exited.cache.noteRunning(A, 132);
+    expect(exited.cache.byId(A)?.state).toMatchObject({ status: 'exited', exitCode: 0 });
+
+    const reset = await cacheWith(undefined);
+    reset.cache.noteRunning(A, 9);
+    expect(reset.cache.byId(A)?.state.status).toBe('created');
+
+    const gone = await cacheWith('{"state":"created"}');
+    gone.cache.noteRunning(A, 5);
+    gone.push({ obj: vm, kind: 'leave', changes: {}, values: {} });
+    expect(gone.cache.byId(A)).toBeUndefined();
+    gone.push({ obj: vm, kind: 'enter', changes: {}, values: values('{"state":"created"}') });
+    expect(gone.cache.byId(A)?.state.status).toBe('created');
   });
 });

@@ -600,8 +600,15 @@ export class ContainerLifecycle implements ContainerService {
     await powerOff(this.p.ctx, c.vm).catch((e: unknown) => {
       if (faultTypeOf(e) !== 'InvalidPowerState') throw e;
     });
+    // The run's start stays known after its end, as the tether's own exit status keeps it.
+    const startedAt = c.state.startedAt?.toISOString();
     await setExtraConfig(this.p.ctx, c.vm, {
-      [KEY_STATUS]: JSON.stringify({ state: 'exited', exitCode, finishedAt: new Date().toISOString() }),
+      [KEY_STATUS]: JSON.stringify({
+        state: 'exited',
+        exitCode,
+        finishedAt: new Date().toISOString(),
+        ...(startedAt ? { startedAt } : {}),
+      }),
     });
     this.sessions.get(c.id)?.markExited(exitCode);
   }

@@ -20,7 +20,7 @@ export type { ContainerVmSpec } from '../../tether/protocol/containerSpec';
 export type VmStatus =
   | { state: 'created' }
   | { state: 'running'; pid?: number; startedAt?: string | number }
-  | { state: 'exited'; exitCode: number; finishedAt?: string | number; error?: string };
+  | { state: 'exited'; exitCode: number; finishedAt?: string | number; startedAt?: string | number; error?: string };
 
 /** Parses a status value; anything unexpected is undefined (a guest is not trusted). */
 export function parseVmStatus(text: string | undefined): VmStatus | undefined {
@@ -49,10 +49,12 @@ export function parseVmStatus(text: string | undefined): VmStatus | undefined {
     case 'exited': {
       if (typeof o.exitCode !== 'number') return undefined;
       const finishedAt = time(o.finishedAt);
+      const startedAt = time(o.startedAt);
       return {
         state: 'exited',
         exitCode: o.exitCode,
         ...(finishedAt !== undefined ? { finishedAt } : {}),
+        ...(startedAt !== undefined ? { startedAt } : {}),
         ...(typeof o.error === 'string' ? { error: o.error } : {}),
       };
     }

@@ -57,12 +57,14 @@ export function deriveState(status: VmStatus | undefined, powerState: string): C
   const base = { pid: 0, exitCode: 0, error: '' };
   if (status?.state === 'exited') {
     const finishedAt = statusTime(status.finishedAt);
+    const startedAt = statusTime(status.startedAt);
     return {
       ...base,
       status: 'exited',
       running: false,
       exitCode: status.exitCode,
       error: status.error ?? '',
+      ...(startedAt ? { startedAt } : {}),
       ...(finishedAt ? { finishedAt } : {}),
     };
   }
@@ -145,12 +147,13 @@ export class ContainerCache {
 
   /**
    * The process of `id` runs (its tether said so on the backchannel): the cache shows it
-   * running until the VM's status moves past `created`. Ignored when the status already has
-   * (it is newer than what we saw).
+   * running while the VM's status still says `created`. Ignored when the status is past
+   * that (it is newer than what we saw) or has none (a cold boot reset it: another run).
+   * The start time is the VCH's until the tether's own arrives with its status.
    */
   noteRunning(id: string, pid: number): void {
     const c = this.byId(id);
-    if (!c || (c.status && c.status.state !== 'created')) return;
+    if (c?.status?.state !== 'created') return;
     const status: VmStatus = { state: 'running', pid, startedAt: new Date().toISOString() };
     this.seenRunning.set(c.vm.value, status);
     this.set({ ...c, status, state: deriveState(status, c.powerState) });
@@ -168,7 +171,7 @@ export class ContainerCache {
     const record = parseRecord(ec[KEY_RECORD]);
     let status = parseVmStatus(ec[KEY_STATUS]);
     const seen = this.seenRunning.get(vm.value);
-    if (seen && (!status || status.state === 'created')) status = seen;
+    if (seen && status?.state === 'created') status = seen;
     else this.seenRunning.delete(vm.value);
     const powerState = String(values['runtime.powerState'] ?? 'poweredOff');
     const container: CachedContainer = {

@@ -354,10 +354,32 @@ static long long monotonic_us(void) {
 #define SCSI_UNIT_PREFIX "scsi-unit:"
 static char unit_device[MAX_UNITS][sizeof "/dev/" + NAME_MAX];
 
+/* Digits only (no sign, no space), below `limit`: the value, else -1; `*rest` after them. */
+static long parse_digits(const char *text, long limit, const char **rest) {
+  if (*text < '0' || *text > '9') return -1;
+  char *end;
+  unsigned long v = strtoul(text, &end, 10);
+  if (rest) *rest = end;
+  else if (*end) return -1;
+  return v < (unsigned long)limit ? (long)v : -1;
+}
+
+/* A serial "vch-unit-<unit>" or "vch-unit-<bus>-<unit>" (bus 16 units on): the unit, else -1. */
+static int unit_of_serial(const char *serial) {
+  const char *prefix = "vch-unit-", *rest;
+  if (strncmp(serial, prefix, strlen(prefix)) != 0) return -1;
+  long first = parse_digits(serial + strlen(prefix), MAX_UNITS, &rest);
+  if (first < 0) return -1;
+  if (*rest == 0) return (int)first;
+  if (*rest != '-') return -1;
+  long unit = parse_digits(rest + 1, 16, NULL);
+  return unit < 0 || first * 16 + unit >= MAX_UNITS ? -1 : (int)(first * 16 + unit);
+}
+
 /* The SCSI unit of block device `name` (sda, …), or -1 for a disk that is not one of ours. */
 static int unit_of_block(const char *name) {
   char path[300], buf[512], tail;
-  unsigned bus, unit, h, c, t, l;
+  unsigned h, c, t, l;
   snprintf(path, sizeof path, "/sys/block/%s/device/vpd_pg80", name);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd >= 0) {
@@ -367,11 +389,11 @@ static int unit_of_block(const char *name) {
       /* A 4-byte header, then the serial, space padded. */
       char *serial = buf + 4;
       size_t len = (size_t)n - 4;
-      while (len > 0 && (serial[len - 1] == ' ' || serial[len - 1] == 0 || serial[len - 1] == '\n')) len--;
+      while (len > 0 && strchr(" \t\r\n", serial[len - 1]) != NULL) len--;
       serial[len] = 0;
-      while (*serial == ' ') serial++;
-      if (sscanf(serial, "vch-unit-%u-%u%c", &bus, &unit, &tail) == 2) return (int)(bus * 16 + unit);
-      if (sscanf(serial, "vch-unit-%u%c", &unit, &tail) == 1) return (int)unit;
+      while (*serial == ' ' || *serial == '\t') serial++;
+      int unit = unit_of_serial(serial);
+      if (unit >= 0) return unit;
     }
   }
   snprintf(path, sizeof path, "/sys/block/%s/device", name);
@@ -384,13 +406,19 @@ static int unit_of_block(const char *name) {
   return -1;
 }
 
-/* Records the device of every SCSI disk of ours now present. */
+static int known_block(const char *name) {
+  for (int u = 0; u < MAX_UNITS; u++)
+    if (unit_device[u][0] && strcmp(unit_device[u] + strlen("/dev/"), name) == 0) return 1;
+  return 0;
+}
+
+/* Records the device of every SCSI disk of ours now present (the first one at a unit wins). */
 static void scan_units(void) {
   DIR *dir = opendir("/sys/block");
   if (!dir) return;
   struct dirent *e;
   while ((e = readdir(dir)) != NULL) {
-    if (strncmp(e->d_name, "sd", 2) != 0) continue;
+    if (strncmp(e->d_name, "sd", 2) != 0 || known_block(e->d_name)) continue;
     int unit = unit_of_block(e->d_name);
     if (unit >= 0 && unit < MAX_UNITS && !unit_device[unit][0])
       snprintf(unit_device[unit], sizeof unit_device[unit], "/dev/%s", e->d_name);
@@ -399,14 +427,17 @@ static void scan_units(void) {
 }
 
 static int parse_unit(const char *text) {
-  char *end;
-  long unit = strtol(text, &end, 10);
-  return *text && !*end && unit >= 0 && unit < MAX_UNITS ? (int)unit : -1;
+  return (int)parse_digits(text, MAX_UNITS, NULL);
 }
 
 /* Hot-added disks show up a moment (~0.2 s) after the hypervisor adds them, hence the wait. */
 static int step_disks(char **a, int count) {
-  long long deadline = monotonic_us() + strtoll(a[0], NULL, 10) * 1000;
+  long timeout_ms = parse_digits(a[0], 24L * 3600 * 1000, NULL);
+  if (timeout_ms < 0) {
+    fprintf(stderr, "disks: bad timeout %s\n", a[0]);
+    return 125;
+  }
+  long long deadline = monotonic_us() + timeout_ms * 1000LL;
   for (int i = 1; i < count; i++) {
     if (parse_unit(a[i]) < 0) {
       fprintf(stderr, "disks: bad SCSI unit %s\n", a[i]);
@@ -431,31 +462,48 @@ static int step_disks(char **a, int count) {
   }
 }
 
-/* SOURCE, or the device at its SCSI unit for "scsi-unit:U" (NULL, said on stderr, if none). */
-static const char *mount_source(const char *source) {
+/*
+ * SOURCE, or the device at its SCSI unit for "scsi-unit:U"; NULL (said on stderr, with the
+ * exit code in *rc: 125 for a bad unit, 1 for no disk there) if none.
+ */
+static const char *mount_source(const char *source, int *rc) {
   if (strncmp(source, SCSI_UNIT_PREFIX, strlen(SCSI_UNIT_PREFIX)) != 0) return source;
-  int unit = parse_unit(source + strlen(SCSI_UNIT_PREFIX));
-  if (unit >= 0 && !unit_device[unit][0]) scan_units();
-  if (unit < 0 || !unit_device[unit][0]) {
-    fprintf(stderr, "no disk on SCSI unit %s\n", source + strlen(SCSI_UNIT_PREFIX));
+  const char *text = source + strlen(SCSI_UNIT_PREFIX);
+  int unit = parse_unit(text);
+  if (unit < 0) {
+    fprintf(stderr, "mount: bad SCSI unit %s\n", text);
+    *rc = 125;
+    return NULL;
+  }
+  if (!unit_device[unit][0]) scan_units();
+  if (!unit_device[unit][0]) {
+    fprintf(stderr, "no disk on SCSI unit %s\n", text);
+    *rc = 1;
     return NULL;
   }
   return unit_device[unit];
 }
 
+/* Mode 0644 whatever the umask, as the files Node wrote before had in the guest. */
 static int step_write(const char *path, const char *content) {
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0 || write_all(fd, content, strlen(content)) < 0) {
+  int ok = fd >= 0 && write_all(fd, content, strlen(content)) == 0 && (fchmod(fd, 0644) == 0 || errno == EPERM);
+  if (!ok) {
     fprintf(stderr, "write %s: %s\n", path, strerror(errno));
     if (fd >= 0) close(fd);
     return 1;
   }
-  return close(fd) < 0 ? 1 : 0;
+  if (close(fd) < 0) {
+    fprintf(stderr, "write %s: %s\n", path, strerror(errno));
+    return 1;
+  }
+  return 0;
 }
 
 static int step_mount(char **a) {
-  const char *source = mount_source(a[0]);
-  if (!source) return 1;
+  int rc = 0;
+  const char *source = mount_source(a[0], &rc);
+  if (!source) return rc;
   unsigned long flags = strcmp(a[3], "ro") == 0 ? MS_RDONLY : 0;
   int bind = strcmp(a[2], "bind") == 0;
   if (bind) flags |= MS_BIND; /* (read-only binds would need a remount: not needed yet) */
@@ -478,13 +526,34 @@ static int run_settime(const char *ms_text);
  * (nothing is translated yet), so the steps are batched rather than one helper each.
  * Each step's time goes to stdout (`op target ms`, one line each): the console shows them.
  */
+/*
+ * Words per step, the op included; 0 for `disks`, whose list of units runs to the next ";".
+ * Steps with a fixed number of words are read by that number, so a value that is ";" (a
+ * file's content, say) is a value, not the end of the step.
+ */
+static int step_words(const char *op) {
+  static const struct {
+    const char *op;
+    int words;
+  } table[] = {{"mount", 6}, {"mkdir", 2}, {"write", 3}, {"reseed", 2}, {"settime", 2}, {"disks", 0}};
+  for (size_t k = 0; k < sizeof table / sizeof table[0]; k++)
+    if (strcmp(op, table[k].op) == 0) return table[k].words;
+  return -1;
+}
+
 static int run_steps(char **argv, int n) {
   int i = 0;
   while (i < n) {
-    int end = i;
-    while (end < n && strcmp(argv[end], ";") != 0) end++;
-    int count = end - i, rc = 125;
     const char *op = argv[i];
+    int words = step_words(op), end = i;
+    if (words > 0) end = i + words;
+    else
+      while (end < n && strcmp(argv[end], ";") != 0) end++;
+    if (words < 0 || end > n || (end < n && strcmp(argv[end], ";") != 0)) {
+      fprintf(stderr, "bad step: %s\n", op);
+      return 125;
+    }
+    int count = end - i, rc = 125;
     long long t0 = monotonic_us();
     if (strcmp(op, "mount") == 0 && count == 6) rc = step_mount(argv + i + 1);
     else if (strcmp(op, "mkdir") == 0 && count == 2) {
@@ -496,10 +565,13 @@ static int run_steps(char **argv, int n) {
     else if (strcmp(op, "settime") == 0 && count == 2) rc = run_settime(argv[i + 1]);
     else fprintf(stderr, "bad step: %s\n", op);
     if (rc != 0) return rc;
-    /* mount's target is its third word, mkdir's and write's their second. */
-    const char *what = strcmp(op, "mount") == 0 ? argv[i + 2]
+    /* mount's target is its third word, mkdir's and write's their second, disks' its units. */
+    char units[128] = "";
+    for (int k = i + 2; strcmp(op, "disks") == 0 && k < end; k++)
+      snprintf(units + strlen(units), sizeof units - strlen(units), "%s%s", k > i + 2 ? "," : "", argv[k]);
+    const char *what = strcmp(op, "mount") == 0                                  ? argv[i + 2]
                        : strcmp(op, "mkdir") == 0 || strcmp(op, "write") == 0 ? argv[i + 1]
-                       : "";
+                                                                                : units;
     printf("%s %s %.1f\n", op, what, (double)(monotonic_us() - t0) / 1000.0);
     i = end + 1;
   }
@@ -581,12 +653,12 @@ static int run_park(void) {
     hlen++;
   }
   header[hlen] = 0;
-  char *end;
-  unsigned long len = strtoul(header, &end, 10);
-  if (hlen == 0 || *end || len == 0 || len > (1UL << 24)) {
+  long parsed = parse_digits(header, (1L << 24) + 1, NULL);
+  if (parsed <= 0) {
     fprintf(stderr, "tether-helper park: bad length %s\n", header);
     exit(125);
   }
+  size_t len = (size_t)parsed;
   char *buf = malloc(len);
   if (!buf) die("park");
   if (read_exactly(PARK_FD, buf, len) <= 0) {

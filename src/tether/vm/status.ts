@@ -11,10 +11,12 @@ export const STATUS_KEY = 'guestinfo.vch.status';
 export type ContainerVmStatus =
   | { state: 'created' }
   | { state: 'running'; pid: number; startedAt: string }
-  | { state: 'exited'; exitCode: number; finishedAt: string; signal?: string; error?: string };
+  | { state: 'exited'; exitCode: number; finishedAt: string; startedAt?: string; signal?: string; error?: string };
 
 export class GuestInfoStatus implements StatusSink {
   private last: Promise<void> = Promise.resolve();
+  /** The run's start, repeated in its exit: Docker shows it after the exit too, and a restart's back-off needs the run's length. */
+  private startedAt: string | undefined;
 
   constructor(private readonly guestInfo: GuestInfo) {}
 
@@ -29,11 +31,13 @@ export class GuestInfoStatus implements StatusSink {
   }
 
   started(pid: number): Promise<void> {
-    return this.report({ state: 'running', pid, startedAt: new Date().toISOString() });
+    this.startedAt = new Date().toISOString();
+    return this.report({ state: 'running', pid, startedAt: this.startedAt });
   }
 
   exited(status: ExitStatus & { error?: string }): Promise<void> {
     const s: ContainerVmStatus = { state: 'exited', exitCode: status.exitCode, finishedAt: new Date().toISOString() };
+    if (this.startedAt) s.startedAt = this.startedAt;
     if (status.signal) s.signal = status.signal;
     if (status.error) s.error = status.error;
     return this.report(s);
