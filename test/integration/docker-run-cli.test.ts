@@ -172,6 +172,11 @@ class Terminal {
     this.tmux(['send-keys', '-t', 't', 'Enter']);
   }
 
+  /** Keys by tmux's names (`C-p`), as typed at the terminal. */
+  keys(...names: string[]): void {
+    this.tmux(['send-keys', '-t', 't', ...names]);
+  }
+
   resize(cols: number, rows: number): void {
     this.tmux(['resize-window', '-t', 't', '-x', String(cols), '-y', String(rows)]);
   }
@@ -306,6 +311,42 @@ test('docker run -it at a terminal: prompt, stty size, resize seen, exit 4', asy
   }
   expect(await inspectField('tty', '{{.State.Status}} {{.State.ExitCode}} {{.Config.Tty}}')).toBe('exited 4 true');
   await ok(['rm', 'tty']);
+});
+
+/**
+ * ctrl-p ctrl-q at `docker run -it`: the shell must go on running. The CLI itself catches the
+ * keys, but over TCP it does not take them for a detach (it checks the copy's error for
+ * term.EscapeError, and net.TCPConn's ReadFrom wraps it): it restores the terminal, closes
+ * its input and waits for the container's exit, as against dockerd. So the test checks what
+ * matters here: the shell keeps running with its stdin open, a second `docker attach`
+ * reaches the same shell, and its exit ends both CLIs with its status.
+ */
+test('ctrl-p ctrl-q at docker run -it leaves the shell running; docker attach reaches it, its exit ends both', async () => {
+  const run = new Terminal(['run', '-it', '--name', 'detach', 'busybox', 'sh'], 120, 40);
+  let again: Terminal | undefined;
+  try {
+    await timed('run -it to prompt', () => run.waitFor(/\/ # $/m, 90_000));
+    run.type('MARK=same-shell; echo before-$((1+1))');
+    await run.waitFor(/^before-2\s*$/m);
+    run.keys('C-p', 'C-q');
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(await inspectField('detach', '{{.State.Status}}')).toBe('running');
+
+    // The same shell, its stdin not closed by the detach: its variable is still set.
+    again = new Terminal(['attach', 'detach'], 120, 40);
+    // attach shows nothing until the shell writes: give it time to connect and go raw.
+    await new Promise((r) => setTimeout(r, 3000));
+    again.type('echo back-$MARK');
+    await again.waitFor(/^back-same-shell\s*$/m);
+    again.type('exit 3');
+    expect(await again.exited()).toBe(3);
+    expect(await run.exited()).toBe(3);
+  } finally {
+    run.close();
+    again?.close();
+  }
+  expect(await inspectField('detach', '{{.State.Status}} {{.State.ExitCode}}')).toBe('exited 3');
+  await ok(['rm', 'detach']);
 });
 
 test('docker attach to a running container gets its output and exit code', async () => {

@@ -3,7 +3,9 @@
  * shapes, log selection) and their HTTP answers to bad input over the fake port layer.
  */
 
+import { once } from 'node:events';
 import http from 'node:http';
+import type { Socket } from 'node:net';
 import pino from 'pino';
 import { createPersonality, type ListeningPersonality } from '../../src/personality';
 import { selectContainers } from '../../src/personality/containers/container-filters';
@@ -99,6 +101,14 @@ describe('pure parts', () => {
     expect(() => parseCreateBody({ Image: 'x', HostConfig: { Memory: 1000 } }, undefined)).toThrow('Minimum memory');
     expect(() => parseCreateBody({}, undefined)).toThrow('config cannot be empty');
     expect(() => parseCreateBody({ Cmd: ['x'] }, undefined)).toThrow('no image specified');
+    expect(parseCreateBody({ Image: 'x', Hostname: 'h'.repeat(64), Domainname: 'a;b' }, undefined)).toMatchObject({
+      hostname: 'h'.repeat(64),
+      domainname: 'a;b',
+    });
+    expect(() => parseCreateBody({ Image: 'x', Hostname: 'h'.repeat(65) }, undefined)).toThrow(
+      'at most 64 bytes, no NUL',
+    );
+    expect(() => parseCreateBody({ Image: 'x', Domainname: 'a\u0000b' }, undefined)).toThrow('invalid Domainname');
   });
 
   const summary = (
@@ -297,6 +307,63 @@ describe('HTTP', () => {
     expect(status.headersAt).toBeLessThan(200);
     expect(status.endAt).toBeGreaterThanOrEqual(300);
     expect(JSON.parse(status.body)).toEqual({ StatusCode: 7, Error: null });
+  });
+
+  it('the detach keys, or the end of its input, end a tty attach and leave the process its stdin; unreadable keys are a 400', async () => {
+    const { Id } = (await (
+      await post('/containers/create', '{"Image":"busybox","Cmd":["cat"],"Tty":true,"OpenStdin":true,"StdinOnce":true}')
+    ).json()) as { Id: string };
+    await expectError(
+      await post(`/containers/${Id}/attach?stream=1&stdin=1&stdout=1&detachKeys=alt-x`),
+      400,
+      'Invalid detach keys (alt-x) provided',
+    );
+    /** A hijacked attach (as the CLI makes it) and what it has received so far. */
+    const attach = () =>
+      new Promise<{ socket: Socket; seen: () => string }>((resolve, reject) => {
+        const req = http.request(`${base}/containers/${Id}/attach?stream=1&stdin=1&stdout=1&detachKeys=ctrl-x,x`, {
+          method: 'POST',
+          headers: { Connection: 'Upgrade', Upgrade: 'tcp' },
+        });
+        req.on('upgrade', (_res, socket: Socket) => {
+          let text = '';
+          socket.on('data', (d: Buffer) => {
+            text += d.toString('latin1');
+          });
+          resolve({ socket, seen: () => text });
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    const until = async (what: () => boolean): Promise<void> => {
+      for (let i = 0; i < 200 && !what(); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(what()).toBe(true);
+    };
+
+    const first = await attach();
+    await post(`/containers/${Id}/start`);
+    first.socket.write('one\n');
+    await until(() => /one\r?\n/.test(first.seen())); // a pty echoes it, and cat too
+    const ended = once(first.socket, 'end');
+    first.socket.write('\x18x');
+    await ended; // the VCH ended this attach
+    expect(
+      ((await (await fetch(`${base}/containers/${Id}/json`)).json()) as { State: { Running: boolean } }).State.Running,
+    ).toBe(true);
+
+    // The process still reads its stdin: a new attach talks to the same cat.
+    const second = await attach();
+    second.socket.write('two\n');
+    await until(() => /two\r?\n/.test(second.seen()));
+    expect(first.seen() + second.seen()).not.toContain('\x18');
+    // With a tty, a client's end of input ends its attach only (dockerd's rule): cat still reads.
+    const secondEnded = once(second.socket, 'end');
+    second.socket.end();
+    await secondEnded;
+    const third = await attach();
+    third.socket.write('three\n');
+    await until(() => /three\r?\n/.test(third.seen()));
+    third.socket.destroy();
   });
 
   it('streams attach without an Upgrade header as a 200 with stdcopy frames', async () => {

@@ -1,11 +1,13 @@
 /**
  * Joining a hijacked connection to a process's stdio, shared by attach and exec start:
- * which streams the client asked for, raw bytes with a tty and stdcopy frames without, and
- * stdin's EOF (the client's half-close) passed on as EOF.
+ * which streams the client asked for, raw bytes with a tty and stdcopy frames without,
+ * stdin's EOF (the client's half-close), and with a tty the detach keys.
  */
 
+import { EventEmitter } from 'node:events';
 import { PassThrough, type Writable } from 'node:stream';
 import type { ContainerStdio } from '../../portlayer/api';
+import { DetachSequence } from './detach-keys';
 import type { HijackedConnection } from './hijack';
 import { frame, framingWriter, rawWriter } from './stdcopy';
 
@@ -14,6 +16,14 @@ export interface StreamChoice {
   readonly stdin: boolean;
   readonly stdout: boolean;
   readonly stderr: boolean;
+  /** With a tty and stdin: the key sequence that detaches the client (parseDetachKeys). */
+  readonly detachKeys?: Buffer;
+  /**
+   * Whether the client's stdin EOF ends its attach rather than the process's input, as
+   * dockerd's attach does unless the stream is StdinOnce without a tty: the process keeps
+   * its stdin open for the next client.
+   */
+  readonly detachOnStdinEnd?: boolean;
 }
 
 export interface JoinedStreams {
@@ -23,6 +33,11 @@ export interface JoinedStreams {
   readonly err: Writable;
   /** Reports a failure in band: a stdcopy system-error frame, or text with a tty. */
   writeError(message: string): void;
+  /**
+   * Called once if the client types the detach keys (their bytes never reach the process),
+   * or with `detachOnStdinEnd` when its stdin ends.
+   */
+  onDetach(listener: () => void): void;
 }
 
 export function joinStreams(conn: HijackedConnection, choice: StreamChoice): JoinedStreams {
@@ -30,9 +45,19 @@ export function joinStreams(conn: HijackedConnection, choice: StreamChoice): Joi
   // With a tty the terminal merged stderr into stdout already; anything still sent goes there.
   const err = choice.tty ? out : framingWriter(conn.output, 2);
   let stdin: PassThrough | undefined;
+  const detached = new EventEmitter();
   if (choice.stdin && conn.input !== undefined) {
     stdin = new PassThrough();
-    conn.input.pipe(stdin);
+    const input = conn.input;
+    if (choice.tty && choice.detachKeys && choice.detachKeys.length > 0) {
+      // Docker watches for them with a tty only: without one, stdin may be any binary data.
+      const keys = new DetachSequence(choice.detachKeys);
+      keys.once('detach', () => detached.emit('detach'));
+      input.pipe(keys).pipe(stdin, { end: !choice.detachOnStdinEnd });
+    } else {
+      input.pipe(stdin, { end: !choice.detachOnStdinEnd });
+    }
+    if (choice.detachOnStdinEnd) input.once('end', () => detached.emit('detach'));
   } else {
     // Drain what the client sends anyway, so its half-close is seen and the socket can close.
     conn.input?.resume();
@@ -51,6 +76,9 @@ export function joinStreams(conn: HijackedConnection, choice: StreamChoice): Joi
       if (conn.output.writableEnded || conn.output.destroyed) return;
       const text = Buffer.from(`${message}\n`);
       conn.output.write(choice.tty ? text : frame(3, text));
+    },
+    onDetach(listener) {
+      detached.once('detach', listener);
     },
   };
 }

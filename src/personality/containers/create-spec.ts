@@ -26,6 +26,17 @@ function optString(obj: Json, key: string, where: string): string | undefined {
   return v;
 }
 
+/**
+ * Hostname and Domainname become the container VM's kernel's, which takes at most 64 bytes
+ * (sethostname's limit) and can hold no NUL: refused at create rather than failing its start.
+ */
+function optKernelName(obj: Json, key: string): string | undefined {
+  const v = optString(obj, key, '');
+  if (v !== undefined && (Buffer.byteLength(v) > 64 || v.includes('\0')))
+    throw new InvalidParameterError(`invalid ${key} ${JSON.stringify(v.slice(0, 80))}: at most 64 bytes, no NUL`);
+  return v || undefined;
+}
+
 function optBool(obj: Json, key: string, where: string): boolean | undefined {
   const v = obj[key];
   if (v === undefined || v === null) return undefined;
@@ -141,8 +152,8 @@ export function parseCreateBody(body: unknown, name: string | undefined): Contai
     env,
     workingDir: optString(body, 'WorkingDir', '') || undefined,
     user: optString(body, 'User', '') || undefined,
-    hostname: optString(body, 'Hostname', '') || undefined,
-    domainname: optString(body, 'Domainname', '') || undefined,
+    hostname: optKernelName(body, 'Hostname'),
+    domainname: optKernelName(body, 'Domainname'),
     tty: optBool(body, 'Tty', ''),
     openStdin: optBool(body, 'OpenStdin', ''),
     stdinOnce: optBool(body, 'StdinOnce', ''),

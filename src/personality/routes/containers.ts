@@ -8,6 +8,7 @@
 import { type Request, type Response, Router } from 'express';
 import {
   ConflictError,
+  type ContainerAttachment,
   type ContainerLogEntry,
   type ContainerService,
   type ContainerStatsSample,
@@ -20,6 +21,7 @@ import {
 import { joinStreams } from '../containers/attach-stream';
 import { selectContainers } from '../containers/container-filters';
 import { isRecord, parseCreateBody, parseResources, parseRestartPolicy } from '../containers/create-spec';
+import { DEFAULT_DETACH_KEYS, parseDetachKeys } from '../containers/detach-keys';
 import { toDockerContainerInspect, toDockerContainerSummary, toDockerStats } from '../containers/docker-shapes';
 import { type EventBus, eventSubject } from '../containers/event-bus';
 import type { ExecRegistry } from '../containers/exec-registry';
@@ -92,9 +94,21 @@ async function attachRoute(svc: ContainerService, events: EventBus, req: Request
     stdin: queryBool(req, 'stdin') && c.config.openStdin,
     stdout: queryBool(req, 'stdout'),
     stderr: queryBool(req, 'stderr'),
+    // Read before the hijack: a bad one is still a 400.
+    detachKeys: parseDetachKeys(queryString(req, 'detachKeys') || DEFAULT_DETACH_KEYS),
+    // dockerd closes the process's stdin with the client's only for StdinOnce without a tty.
+    detachOnStdinEnd: c.config.tty || !c.config.stdinOnce,
   };
   const conn = hijack(req, res, c.config.tty ? RAW_STREAM : MULTIPLEXED_STREAM);
   const joined = joinStreams(conn, choice);
+  // The detach keys end this client's attach; the process goes on.
+  let attachment: ContainerAttachment | undefined;
+  let detached = false;
+  joined.onDetach(() => {
+    detached = true;
+    attachment?.detach();
+    conn.end();
+  });
   try {
     if (logs && svc.readLogs !== undefined) {
       const past = await svc.readLogs(c.id, { follow: false });
@@ -108,10 +122,12 @@ async function attachRoute(svc: ContainerService, events: EventBus, req: Request
       conn.end();
       return;
     }
-    const attachment = await svc.attach(c.id, joined.stdio);
+    const attached = await svc.attach(c.id, joined.stdio);
+    attachment = attached;
     events.container('attach', eventSubject(c));
-    conn.onClose(() => attachment.detach());
-    attachment.exitCode.then(
+    if (detached) attached.detach();
+    conn.onClose(() => attached.detach());
+    attached.exitCode.then(
       () => conn.end(),
       (err: unknown) => {
         joined.writeError(err instanceof Error ? err.message : String(err));

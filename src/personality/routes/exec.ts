@@ -9,6 +9,7 @@ import { type Request, type Response, Router } from 'express';
 import { ConflictError, type ContainerService, InvalidParameterError } from '../../portlayer/api';
 import { joinStreams } from '../containers/attach-stream';
 import { isRecord, parseConsoleSize } from '../containers/create-spec';
+import { DEFAULT_DETACH_KEYS, parseDetachKeys } from '../containers/detach-keys';
 import type { EventBus } from '../containers/event-bus';
 import { eventSubject } from '../containers/event-bus';
 import type { ExecInstance, ExecRegistry } from '../containers/exec-registry';
@@ -97,11 +98,22 @@ async function startExec(deps: ExecRouteDeps, req: Request, res: Response): Prom
     stdin: instance.attachStdin,
     stdout: instance.attachStdout,
     stderr: instance.attachStderr,
+    detachKeys: parseDetachKeys(instance.detachKeys || DEFAULT_DETACH_KEYS),
+    // An exec's stdin closes with the client's, but not through a tty (dockerd's rule).
+    detachOnStdinEnd: tty,
+  });
+  // The detach keys end this client's stream; the exec's process goes on.
+  let detached = false;
+  joined.onDetach(() => {
+    detached = true;
+    instance.attachment?.detach();
+    conn.end();
   });
   try {
     const attachment = await svc.exec(c.id, options, joined.stdio);
     instance.running = true;
     instance.attachment = attachment;
+    if (detached) attachment.detach();
     conn.onClose(() => attachment.detach());
     attachment.exitCode.then(
       (code) => {
@@ -122,6 +134,12 @@ async function startExec(deps: ExecRouteDeps, req: Request, res: Response): Prom
     joined.writeError(message);
     conn.end();
   }
+}
+
+/** The exec's own detach keys as given ('' for the default), refused at create if unreadable. */
+function detachKeysOf(spec: string): string {
+  if (spec !== '') parseDetachKeys(spec);
+  return spec;
 }
 
 export function execRoutes(deps: ExecRouteDeps): Router {
@@ -152,7 +170,7 @@ export function execRoutes(deps: ExecRouteDeps): Router {
       attachStdin: bool(body.AttachStdin, 'AttachStdin'),
       attachStdout: bool(body.AttachStdout, 'AttachStdout'),
       attachStderr: bool(body.AttachStderr, 'AttachStderr'),
-      detachKeys: str(body.DetachKeys, 'DetachKeys') ?? '',
+      detachKeys: detachKeysOf(str(body.DetachKeys, 'DetachKeys') ?? ''),
       privileged: bool(body.Privileged, 'Privileged'),
       ...(size !== undefined ? { size } : {}),
     });

@@ -235,8 +235,10 @@ export class MainSession {
       if (!client.detached && !this.stdin.writableEnded) this.stdin.write(chunk);
     });
     stdin.once('end', () => {
-      // stdinOnce: the process's stdin closes with the first client's (docker run -i).
-      if (!client.detached && this.o.stdinOnce) this.stdin.end();
+      // stdinOnce: the process's stdin closes with the first client's (docker run -i). Not
+      // with a tty, as dockerd: there the terminal's own EOF (ctrl-d) ends input, and a
+      // client that went away (detached with its keys) leaves the process its stdin.
+      if (!client.detached && this.o.stdinOnce && !this.o.tty) this.stdin.end();
     });
   }
 
