@@ -162,8 +162,8 @@ async function main(): Promise<void> {
         `instant clone's floor: create call → the resumed tether's first guestinfo request p50 ${result.instantResumeP50S} s ` +
         `(${resumed.length} of ${RUNS} seen)\n` +
         `one running container's qemu PSS ${result.pssMB} MB, of which ${result.pssTemplateMB} MB the frozen ` +
-        `template's RAM read unchanged, which every clone of it maps: with several running, each counts ` +
-        `${result.pssMB - result.pssTemplateMB} MB of its own plus a share of those)\n`,
+        `template's RAM read unchanged (every clone of it maps those: with several running, each counts ` +
+        `${result.pssMB - result.pssTemplateMB} MB of its own plus a share of them)\n`,
     );
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } finally {

@@ -4,7 +4,6 @@
  * stdin's EOF (the client's half-close), and with a tty the detach keys.
  */
 
-import { EventEmitter } from 'node:events';
 import { PassThrough, type Writable } from 'node:stream';
 import type { ContainerStdio } from '../../portlayer/api';
 import { DetachSequence } from './detach-keys';
@@ -34,10 +33,11 @@ export interface JoinedStreams {
   /** Reports a failure in band: a stdcopy system-error frame, or text with a tty. */
   writeError(message: string): void;
   /**
-   * Called once if the client types the detach keys (their bytes never reach the process),
-   * or with `detachOnStdinEnd` when its stdin ends.
+   * Ties the process's attachment to this client: detached when the connection goes, or
+   * when the client detaches (the detach keys, whose bytes never reach the process, or with
+   * `detachOnStdinEnd` its stdin's end), which also ends the connection. The process goes on.
    */
-  onDetach(listener: () => void): void;
+  hold(attachment: { detach(): void }): void;
 }
 
 export function joinStreams(conn: HijackedConnection, choice: StreamChoice): JoinedStreams {
@@ -45,19 +45,27 @@ export function joinStreams(conn: HijackedConnection, choice: StreamChoice): Joi
   // With a tty the terminal merged stderr into stdout already; anything still sent goes there.
   const err = choice.tty ? out : framingWriter(conn.output, 2);
   let stdin: PassThrough | undefined;
-  const detached = new EventEmitter();
+  // The client may detach before the attachment exists (keys typed early): kept until hold().
+  let held: { detach(): void } | undefined;
+  let detached = false;
+  const detach = (): void => {
+    if (detached) return;
+    detached = true;
+    held?.detach();
+    conn.end();
+  };
   if (choice.stdin && conn.input !== undefined) {
     stdin = new PassThrough();
     const input = conn.input;
     if (choice.tty && choice.detachKeys && choice.detachKeys.length > 0) {
       // Docker watches for them with a tty only: without one, stdin may be any binary data.
       const keys = new DetachSequence(choice.detachKeys);
-      keys.once('detach', () => detached.emit('detach'));
+      keys.once('detach', detach);
       input.pipe(keys).pipe(stdin, { end: !choice.detachOnStdinEnd });
     } else {
       input.pipe(stdin, { end: !choice.detachOnStdinEnd });
     }
-    if (choice.detachOnStdinEnd) input.once('end', () => detached.emit('detach'));
+    if (choice.detachOnStdinEnd) input.once('end', detach);
   } else {
     // Drain what the client sends anyway, so its half-close is seen and the socket can close.
     conn.input?.resume();
@@ -77,8 +85,10 @@ export function joinStreams(conn: HijackedConnection, choice: StreamChoice): Joi
       const text = Buffer.from(`${message}\n`);
       conn.output.write(choice.tty ? text : frame(3, text));
     },
-    onDetach(listener) {
-      detached.once('detach', listener);
+    hold(attachment) {
+      held = attachment;
+      if (detached) attachment.detach();
+      conn.onClose(() => attachment.detach());
     },
   };
 }

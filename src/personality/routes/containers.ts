@@ -8,7 +8,6 @@
 import { type Request, type Response, Router } from 'express';
 import {
   ConflictError,
-  type ContainerAttachment,
   type ContainerLogEntry,
   type ContainerService,
   type ContainerStatsSample,
@@ -101,14 +100,6 @@ async function attachRoute(svc: ContainerService, events: EventBus, req: Request
   };
   const conn = hijack(req, res, c.config.tty ? RAW_STREAM : MULTIPLEXED_STREAM);
   const joined = joinStreams(conn, choice);
-  // The detach keys end this client's attach; the process goes on.
-  let attachment: ContainerAttachment | undefined;
-  let detached = false;
-  joined.onDetach(() => {
-    detached = true;
-    attachment?.detach();
-    conn.end();
-  });
   try {
     if (logs && svc.readLogs !== undefined) {
       const past = await svc.readLogs(c.id, { follow: false });
@@ -122,12 +113,10 @@ async function attachRoute(svc: ContainerService, events: EventBus, req: Request
       conn.end();
       return;
     }
-    const attached = await svc.attach(c.id, joined.stdio);
-    attachment = attached;
+    const attachment = await svc.attach(c.id, joined.stdio);
     events.container('attach', eventSubject(c));
-    if (detached) attached.detach();
-    conn.onClose(() => attached.detach());
-    attached.exitCode.then(
+    joined.hold(attachment);
+    attachment.exitCode.then(
       () => conn.end(),
       (err: unknown) => {
         joined.writeError(err instanceof Error ? err.message : String(err));

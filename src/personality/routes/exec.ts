@@ -102,19 +102,11 @@ async function startExec(deps: ExecRouteDeps, req: Request, res: Response): Prom
     // An exec's stdin closes with the client's, but not through a tty (dockerd's rule).
     detachOnStdinEnd: tty,
   });
-  // The detach keys end this client's stream; the exec's process goes on.
-  let detached = false;
-  joined.onDetach(() => {
-    detached = true;
-    instance.attachment?.detach();
-    conn.end();
-  });
   try {
     const attachment = await svc.exec(c.id, options, joined.stdio);
     instance.running = true;
     instance.attachment = attachment;
-    if (detached) attachment.detach();
-    conn.onClose(() => attachment.detach());
+    joined.hold(attachment);
     attachment.exitCode.then(
       (code) => {
         // Recorded before the stream ends: the CLI reads ExitCode from /exec/{id}/json right after.

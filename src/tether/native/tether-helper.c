@@ -522,11 +522,6 @@ static int run_reseed(const char *hex);
 static int run_settime(const char *ms_text);
 
 /*
- * The VM's setup as one exec: in a freshly restored clone under TCG every exec is costly
- * (nothing is translated yet), so the steps are batched rather than one helper each.
- * Each step's time goes to stdout (`op target ms`, one line each): the console shows them.
- */
-/*
  * Words per step, the op included; 0 for `disks`, whose list of units runs to the next ";".
  * Steps with a fixed number of words are read by that number, so a value that is ";" (a
  * file's content, say) is a value, not the end of the step.
@@ -541,6 +536,11 @@ static int step_words(const char *op) {
   return -1;
 }
 
+/*
+ * The VM's setup as one exec: in a freshly restored clone under TCG every exec is costly
+ * (nothing is translated yet), so the steps are batched rather than one helper each.
+ * Each step's time goes to stdout (`op target ms`, one line each): the console shows them.
+ */
 static int run_steps(char **argv, int n) {
   int i = 0;
   while (i < n) {
@@ -549,21 +549,21 @@ static int run_steps(char **argv, int n) {
     if (words > 0) end = i + words;
     else
       while (end < n && strcmp(argv[end], ";") != 0) end++;
-    if (words < 0 || end > n || (end < n && strcmp(argv[end], ";") != 0)) {
+    /* Unknown, short, running on past its words, or `disks` without a unit. */
+    if (words < 0 || end > n || (end < n && strcmp(argv[end], ";") != 0) || end - i < 2) {
       fprintf(stderr, "bad step: %s\n", op);
       return 125;
     }
-    int count = end - i, rc = 125;
+    int count = end - i, rc;
     long long t0 = monotonic_us();
-    if (strcmp(op, "mount") == 0 && count == 6) rc = step_mount(argv + i + 1);
-    else if (strcmp(op, "mkdir") == 0 && count == 2) {
+    if (strcmp(op, "mount") == 0) rc = step_mount(argv + i + 1);
+    else if (strcmp(op, "mkdir") == 0) {
       rc = mkdir_p(argv[i + 1]) < 0 ? 1 : 0;
       if (rc) fprintf(stderr, "mkdir %s: %s\n", argv[i + 1], strerror(errno));
-    } else if (strcmp(op, "disks") == 0 && count >= 2) rc = step_disks(argv + i + 1, count - 1);
-    else if (strcmp(op, "write") == 0 && count == 3) rc = step_write(argv[i + 1], argv[i + 2]);
-    else if (strcmp(op, "reseed") == 0 && count == 2) rc = run_reseed(argv[i + 1]);
-    else if (strcmp(op, "settime") == 0 && count == 2) rc = run_settime(argv[i + 1]);
-    else fprintf(stderr, "bad step: %s\n", op);
+    } else if (strcmp(op, "disks") == 0) rc = step_disks(argv + i + 1, count - 1);
+    else if (strcmp(op, "write") == 0) rc = step_write(argv[i + 1], argv[i + 2]);
+    else if (strcmp(op, "reseed") == 0) rc = run_reseed(argv[i + 1]);
+    else rc = run_settime(argv[i + 1]);
     if (rc != 0) return rc;
     /* mount's target is its third word, mkdir's and write's their second, disks' its units. */
     char units[128] = "";
